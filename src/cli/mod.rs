@@ -1,0 +1,89 @@
+//! The command line: `serve`, `migrate` and the measurement tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{Application, shutdown_signal};
+use crate::storage::Store;
+use crate::telemetry;
+
+/// frontdesk: a customer-service chat gateway.
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about)]
+pub struct Cli {
+    /// A TOML settings file (see frontdesk.example.toml).
+    #[arg(long, global = true, env = "FRONTDESK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (customer API, live events, widget)
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit
+    Migrate(DataArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Options shared by commands that open the database.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Directory for the embedded database [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
+    telemetry::init(settings.log_format, &settings.log_level);
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(addr) = args.addr {
+                settings.server.addr = addr;
+            }
+            apply_data_dir(&mut settings, args.data);
+            serve(settings).await
+        }
+        Command::Migrate(args) => {
+            apply_data_dir(&mut settings, args);
+            migrate(settings).await
+        }
+    }
+}
+
+fn apply_data_dir(settings: &mut Settings, args: DataArgs) {
+    if let Some(dir) = args.data_dir {
+        settings.data_dir = dir;
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database_url(), 1)
+        .await
+        .context("could not open the database")?;
+    store.migrate().await.context("migration failed")?;
+    store.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}

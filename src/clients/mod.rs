@@ -1,0 +1,4 @@
+//! Edges to the outside: each external service sits behind a trait of ours, with an
+//! embedded default so that a server needs no other process to run.
+
+pub mod event_bus;

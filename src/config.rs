@@ -1,0 +1,235 @@
+//! Typed settings: built-in defaults, then an optional TOML file, then `FRONTDESK_`
+//! environment variables with `__` between nested keys (`FRONTDESK_DATABASE__URL`).
+//!
+//! Every setting is documented once, in `frontdesk.example.toml`. Secrets are held in
+//! [`Secret`], which never prints its value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole settings tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the embedded database and other local state.
+    pub data_dir: PathBuf,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive; `RUST_LOG` overrides it.
+    pub log_level: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub limits: LimitSettings,
+    pub pipeline: PipelineSettings,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub addr: SocketAddr,
+    /// Upper bound for one request, streams excepted.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight work before giving up.
+    pub shutdown_grace_secs: u64,
+}
+
+/// The relational store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` for PostgreSQL, `sqlite://…` for a SQLite file; unset means a
+    /// SQLite file inside `data_dir`.
+    pub url: Option<Secret>,
+    pub max_connections: u32,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+/// Bounds on what a client may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Longest accepted message, in Unicode scalar values.
+    pub max_message_chars: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest transcript page a client may ask for.
+    pub max_page_size: u32,
+}
+
+/// The message pipeline behind the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Worker tasks; messages of one conversation always go to the same worker, so
+    /// they are handled in order.
+    pub workers: usize,
+    /// Messages waiting per worker before new ones wait for room.
+    pub queue_capacity: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Text,
+            log_level: "info,sqlx=warn".into(),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            limits: LimitSettings::default(),
+            pipeline: PipelineSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 4000,
+            max_body_bytes: 64 * 1024,
+            max_page_size: 200,
+        }
+    }
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            queue_capacity: 256,
+        }
+    }
+}
+
+impl Settings {
+    /// Layers defaults, the file (when given) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("FRONTDESK_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL in force, the embedded default included.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => {
+                let file = self.data_dir.join("frontdesk.db");
+                format!("sqlite://{}?mode=rwc", file.display())
+            }
+        }
+    }
+}
+
+/// A string that must never reach a log or a terminal.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+// figment's test jail fixes the closures' error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_their_value() {
+        let secret = Secret::new("postgres://u:hunter2@db/x");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert!(!format!("{secret}").contains("hunter2"));
+    }
+
+    #[test]
+    fn default_database_is_a_sqlite_file_in_the_data_dir() {
+        let settings = Settings::default();
+        assert_eq!(
+            settings.database_url(),
+            "sqlite://./data/frontdesk.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_nested_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FRONTDESK_DATABASE__MAX_CONNECTIONS", "3");
+            jail.set_env("FRONTDESK_LOG_FORMAT", "json");
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(settings.database.max_connections, 3);
+            assert_eq!(settings.log_format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_values_sit_between_defaults_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "[limits]\nmax_message_chars = 10\n")?;
+            let settings = Settings::load(Some(Path::new("f.toml"))).map_err(|e| *e)?;
+            assert_eq!(settings.limits.max_message_chars, 10);
+            assert_eq!(settings.limits.max_body_bytes, 64 * 1024);
+            Ok(())
+        });
+    }
+}

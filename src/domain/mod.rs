@@ -1,0 +1,7 @@
+//! Decisions as plain code: no I/O, no clocks, no randomness.
+//!
+//! Everything here takes values and returns values, so it can be tested and simulated
+//! without a database or network. The pipeline feeds it and carries out what it decides.
+
+pub mod conversation;
+pub mod decision;

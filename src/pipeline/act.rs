@@ -1,0 +1,40 @@
+//! The act stage: carries out a decision against storage and tells live listeners.
+
+use super::{PipelineError, Stages, publish};
+use crate::domain::decision::Decision;
+use crate::storage::MessageRecord;
+
+/// The notice a customer sees when a human will take over.
+const HANDOFF_NOTICE: &str =
+    "Thanks for your message. A member of our support team will join this conversation shortly.";
+
+pub(super) async fn carry_out(
+    stages: &Stages,
+    message: &MessageRecord,
+    decision: &Decision,
+) -> Result<(), PipelineError> {
+    match decision {
+        Decision::LeaveWithHumans => Ok(()),
+        Decision::Handoff {
+            queue,
+            priority,
+            reason,
+        } => {
+            let events = stages
+                .store
+                .enqueue_conversation(
+                    &message.conversation_id,
+                    queue,
+                    i64::from(*priority),
+                    reason,
+                    HANDOFF_NOTICE,
+                )
+                .await?;
+            if let Some(events) = events {
+                tracing::info!(queue = %queue, "conversation queued for a human");
+                publish(stages.bus.as_ref(), &events);
+            }
+            Ok(())
+        }
+    }
+}
