@@ -142,10 +142,7 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
-            .merge(Env::prefixed("FRONTDESK_").split("__"))
-            .extract()
-            .map_err(Box::new)
+        figment.merge(settings_env()).extract().map_err(Box::new)
     }
 
     /// The database URL in force, the embedded default included.
@@ -158,6 +155,17 @@ impl Settings {
             }
         }
     }
+}
+
+/// `FRONTDESK_*` variables that are settings: `FRONTDESK_CONFIG` names the file and
+/// `FRONTDESK_TEST_*` belong to the test suite, so neither is read as a key.
+fn settings_env() -> Env {
+    Env::prefixed("FRONTDESK_")
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with("test_")
+        })
+        .split("__")
 }
 
 /// A string that must never reach a log or a terminal.
@@ -215,6 +223,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FRONTDESK_DATABASE__MAX_CONNECTIONS", "3");
             jail.set_env("FRONTDESK_LOG_FORMAT", "json");
+            jail.set_env("FRONTDESK_CONFIG", "ignored.toml");
+            jail.set_env("FRONTDESK_TEST_DATABASE_URL", "postgres://ignored");
             let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.database.max_connections, 3);
             assert_eq!(settings.log_format, LogFormat::Json);
@@ -231,5 +241,15 @@ mod tests {
             assert_eq!(settings.limits.max_body_bytes, 64 * 1024);
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_sample_file_documents_exactly_the_defaults() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontdesk.example.toml");
+        let from_sample: Settings = Figment::from(Toml::file_exact(sample))
+            .extract()
+            .expect("the sample parses with no unknown keys");
+        let as_json = |s: &Settings| serde_json::to_value(s).expect("settings serialise");
+        assert_eq!(as_json(&from_sample), as_json(&Settings::default()));
     }
 }
