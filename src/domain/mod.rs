@@ -5,3 +5,4 @@
 
 pub mod conversation;
 pub mod decision;
+pub mod routing;
