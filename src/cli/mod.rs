@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate` and the measurement tools.
+//! The command line: `serve`, `migrate`, team management and the measurement tools.
+
+pub mod agents;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit
     Migrate(DataArgs),
+    /// Manage agents and supervisors
+    Agents(AgentsCommandArgs),
 }
 
 /// Options of `serve`.
@@ -38,6 +42,15 @@ pub struct ServeArgs {
     pub addr: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// Options of `agents`.
+#[derive(Debug, Args)]
+pub struct AgentsCommandArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub agents: agents::AgentsArgs,
 }
 
 /// Options shared by commands that open the database.
@@ -63,6 +76,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             apply_data_dir(&mut settings, args);
             migrate(settings).await
+        }
+        Command::Agents(args) => {
+            apply_data_dir(&mut settings, args.data);
+            agents::run(&settings, args.agents).await
         }
     }
 }

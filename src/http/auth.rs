@@ -1,8 +1,9 @@
-//! Customer access: a bearer token, made when a conversation starts, that opens that one
-//! conversation and nothing else.
+//! Who is calling: customers, agents and supervisors, each with a bearer token.
 //!
-//! Only the SHA-256 of a token is stored; the token itself is shown once, to the client
-//! that started the conversation, and must never be logged.
+//! A customer token is made when a conversation starts and opens that one conversation
+//! and nothing else. Agent and supervisor tokens are issued by a supervisor or by
+//! `frontdesk agents create`. Only the SHA-256 of any token is stored; a token is shown
+//! once, when it is made, and must never be logged.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -13,16 +14,26 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
-use crate::storage::ConversationRecord;
+use crate::storage::{AgentRecord, ConversationRecord, Role};
 
-/// Prefix that makes customer tokens recognisable, e.g. to secret scanners.
+/// Prefixes that make tokens recognisable, e.g. to secret scanners.
 const TOKEN_PREFIX: &str = "fdc_";
+const AGENT_TOKEN_PREFIX: &str = "fda_";
 
 /// Makes a new random customer token.
 pub fn new_customer_token() -> String {
+    random_token(TOKEN_PREFIX)
+}
+
+/// Makes a new random agent or supervisor token.
+pub fn new_agent_token() -> String {
+    random_token(AGENT_TOKEN_PREFIX)
+}
+
+fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token.
@@ -67,6 +78,47 @@ impl FromRequestParts<AppState> for CustomerAccess {
             ));
         }
         Ok(Self(conversation))
+    }
+}
+
+/// An authenticated agent or supervisor.
+pub struct AgentAuth(pub AgentRecord);
+
+impl FromRequestParts<AppState> for AgentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)
+            .filter(|t| t.starts_with(AGENT_TOKEN_PREFIX))
+            .ok_or_else(|| {
+                ApiError::Unauthorized("an agent token is required (Authorization: Bearer)".into())
+            })?;
+        let agent = state.store.agent_by_token(&hash_token(&token)).await?;
+        let agent = agent.ok_or_else(|| {
+            ApiError::Unauthorized("the token is not valid or was revoked".into())
+        })?;
+        Ok(Self(agent))
+    }
+}
+
+/// An authenticated supervisor.
+pub struct SupervisorAuth(pub AgentRecord);
+
+impl FromRequestParts<AppState> for SupervisorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let AgentAuth(agent) = AgentAuth::from_request_parts(parts, state).await?;
+        if agent.role != Role::Supervisor {
+            return Err(ApiError::Forbidden("only supervisors may do this".into()));
+        }
+        Ok(Self(agent))
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::{CustomerAccess, hash_token, new_customer_token};
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::validate::{check_field, has_control_chars, is_language_tag, looks_like_email};
 use crate::clients::event_bus::BusEvent;
 use crate::pipeline::publish;
 use crate::storage::{AcceptedMessage, NewCustomer, NewMessage, rfc3339};
@@ -228,12 +229,6 @@ fn validate_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Control characters other than tab and line breaks (NUL included).
-fn has_control_chars(text: &str) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-}
-
 fn validate_customer(input: CustomerInput) -> Result<NewCustomer, ApiError> {
     let external_id = input.external_id.trim().to_owned();
     if external_id.is_empty() || external_id.chars().count() > 200 {
@@ -288,34 +283,6 @@ fn validate_customer(input: CustomerInput) -> Result<NewCustomer, ApiError> {
     })
 }
 
-fn check_field(name: &str, value: Option<&String>, max: usize) -> Result<(), ApiError> {
-    let Some(value) = value else { return Ok(()) };
-    if value.chars().count() > max || has_control_chars(value) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            format!("{name} must have at most {max} characters and no control characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn looks_like_email(value: &str) -> bool {
-    let Some((local, domain)) = value.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
-}
-
-/// A BCP 47-shaped tag: letters, then optional subtags of letters or digits.
-fn is_language_tag(value: &str) -> bool {
-    let mut parts = value.split('-');
-    let primary = parts.next().unwrap_or_default();
-    let primary_ok =
-        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
-    primary_ok
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,16 +306,6 @@ mod tests {
                 Err(other) => panic!("{text:?}: unexpected {other:?}"),
             };
             assert_eq!(code, expected, "case {text:?}");
-        }
-    }
-
-    #[test]
-    fn language_tags_are_checked_for_shape() {
-        for ok in ["en", "pt-BR", "zh-Hant-TW", "gsw"] {
-            assert!(is_language_tag(ok), "{ok}");
-        }
-        for bad in ["", "e", "english", "en_US", "en-", "12"] {
-            assert!(!is_language_tag(bad), "{bad}");
         }
     }
 }

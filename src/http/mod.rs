@@ -4,6 +4,7 @@
 //! Handlers validate input, call storage or the pipeline and shape responses. They hold
 //! no business rules: those live in `domain`.
 
+pub mod agents;
 pub mod auth;
 pub mod conversations;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod openapi;
 pub mod pages;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +50,12 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.limits.max_body_bytes;
 
     Router::new()
-        .nest("/api/v1", conversations::router().merge(events::router()))
+        .nest(
+            "/api/v1",
+            conversations::router()
+                .merge(events::router())
+                .merge(agents::router()),
+        )
         .merge(health::router())
         .merge(openapi::router())
         .merge(pages::router())

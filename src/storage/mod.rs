@@ -6,6 +6,7 @@
 //!
 //! Must never log message text or customer details; only identifiers and counts.
 
+mod agents;
 mod conversations;
 mod events;
 mod messages;
@@ -18,6 +19,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use thiserror::Error;
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use agents::{Actor, AgentChanges, AgentRecord, AuditEntry, NewAgent, Presence, Role};
 pub use conversations::{ConversationRecord, NewCustomer};
 pub use events::StoredEvent;
 pub use messages::{AcceptedMessage, MessageRecord, NewMessage, PendingMessage};
@@ -197,7 +199,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// Whether an error is a unique-constraint violation.
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 

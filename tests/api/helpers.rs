@@ -232,3 +232,50 @@ pub async fn error_code(response: Response) -> (StatusCode, String) {
     );
     (status, code)
 }
+
+impl TestApp {
+    /// Creates a supervisor the way `frontdesk agents create` does and returns its token.
+    pub async fn create_supervisor(&self) -> String {
+        let store = frontdesk::storage::Store::connect(&self.settings.database_url(), 1)
+            .await
+            .expect("store opens");
+        let token = frontdesk::http::auth::new_agent_token();
+        let new = frontdesk::storage::NewAgent {
+            name: "Sam Supervisor".into(),
+            email: None,
+            role: frontdesk::storage::Role::Supervisor,
+            skills: Default::default(),
+            languages: vec!["en".into()],
+            teams: vec![],
+            capacity: 0,
+        };
+        let actor = frontdesk::storage::Actor {
+            kind: "cli",
+            id: None,
+        };
+        store
+            .create_agent(&new, &frontdesk::http::auth::hash_token(&token), &actor)
+            .await
+            .expect("supervisor created");
+        store.close().await;
+        token
+    }
+
+    /// Sends a JSON request with a bearer token.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+}

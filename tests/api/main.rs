@@ -4,6 +4,7 @@
 //! The database is SQLite unless `FRONTDESK_TEST_DATABASE_URL` names a PostgreSQL server,
 //! in which case every test gets a database of its own on that server.
 
+mod agents;
 mod bad_input;
 mod conversations;
 mod events;

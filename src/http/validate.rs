@@ -1,0 +1,52 @@
+//! Checks shared by the routes that take people's input.
+
+use super::error::ApiError;
+
+/// Control characters other than tab and line breaks (NUL included).
+pub fn has_control_chars(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+pub fn check_field(name: &str, value: Option<&String>, max: usize) -> Result<(), ApiError> {
+    let Some(value) = value else { return Ok(()) };
+    if value.chars().count() > max || has_control_chars(value) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("{name} must have at most {max} characters and no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn looks_like_email(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
+}
+
+/// A BCP 47-shaped tag: letters, then optional subtags of letters or digits.
+pub fn is_language_tag(value: &str) -> bool {
+    let mut parts = value.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let primary_ok =
+        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags_are_checked_for_shape() {
+        for ok in ["en", "pt-BR", "zh-Hant-TW", "gsw"] {
+            assert!(is_language_tag(ok), "{ok}");
+        }
+        for bad in ["", "e", "english", "en_US", "en-", "12"] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
+}
