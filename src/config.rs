@@ -26,6 +26,15 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
     pub pipeline: PipelineSettings,
+    pub routing: RoutingSettings,
+}
+
+/// Routing rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// A TOML rule set to use instead of the shipped `config/routing.toml`.
+    pub rules_file: Option<PathBuf>,
 }
 
 /// How logs are written.
@@ -92,6 +101,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             limits: LimitSettings::default(),
             pipeline: PipelineSettings::default(),
+            routing: RoutingSettings::default(),
         }
     }
 }

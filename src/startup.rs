@@ -13,9 +13,11 @@ use tokio::sync::watch;
 
 use crate::clients::event_bus::InProcessBus;
 use crate::config::Settings;
+use crate::domain::routing::{DEFAULT_RULES, RuleSet};
+use crate::domain::triage::Triager;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, Stages};
+use crate::pipeline::{Current, Pipeline, Stages};
 use crate::storage::Store;
 
 /// A built application, listening but not yet serving.
@@ -40,12 +42,16 @@ impl Application {
                 .context("could not migrate the database")?;
         }
 
+        let rules = load_rules(&settings)?;
+        let triager = default_triager().await?;
         let bus = Arc::new(InProcessBus::default());
         let metrics = Arc::new(Metrics::new());
         let stages = Stages {
             store: store.clone(),
             bus: bus.clone(),
             metrics: metrics.clone(),
+            triager: Current::new(triager),
+            rules: Current::new(Arc::new(rules)),
         };
         let pipeline = Pipeline::start(
             stages,
@@ -116,6 +122,38 @@ impl Application {
         store.close().await;
         Ok(())
     }
+}
+
+/// The routing rules in force at start: the configured file, or the shipped defaults.
+fn load_rules(settings: &Settings) -> anyhow::Result<RuleSet> {
+    let Some(path) = &settings.routing.rules_file else {
+        return RuleSet::from_toml(DEFAULT_RULES).context("the shipped routing rules are invalid");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read routing rules {}", path.display()))?;
+    RuleSet::from_toml(&text)
+        .with_context(|| format!("invalid routing rules in {}", path.display()))
+}
+
+/// The triage model trained from the shipped examples, once per process: training takes
+/// a moment, and every application in the process would train the same model.
+async fn default_triager() -> anyhow::Result<Arc<Triager>> {
+    static MODEL: tokio::sync::OnceCell<Arc<Triager>> = tokio::sync::OnceCell::const_new();
+    let model = MODEL
+        .get_or_try_init(|| async {
+            let started = std::time::Instant::now();
+            let model = tokio::task::spawn_blocking(Triager::default_model)
+                .await
+                .context("triage training panicked")?
+                .context("could not train the triage model")?;
+            tracing::info!(
+                train_ms = started.elapsed().as_millis() as u64,
+                "triage model trained"
+            );
+            anyhow::Ok(Arc::new(model))
+        })
+        .await?;
+    Ok(model.clone())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, team management and the measurement tools.
 
 pub mod agents;
+pub mod triage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum Command {
     Migrate(DataArgs),
     /// Manage agents and supervisors
     Agents(AgentsCommandArgs),
+    /// Measure the triage models on labelled data
+    Triage(triage::TriageArgs),
 }
 
 /// Options of `serve`.
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             apply_data_dir(&mut settings, args);
             migrate(settings).await
         }
+        Command::Triage(args) => triage::run(args),
         Command::Agents(args) => {
             apply_data_dir(&mut settings, args.data);
             agents::run(&settings, args.agents).await

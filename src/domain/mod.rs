@@ -6,3 +6,4 @@
 pub mod conversation;
 pub mod decision;
 pub mod routing;
+pub mod triage;

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod openapi;
 pub mod pages;
+pub mod supervision;
 pub mod validate;
 
 use std::sync::Arc;
@@ -54,7 +55,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             conversations::router()
                 .merge(events::router())
-                .merge(agents::router()),
+                .merge(agents::router())
+                .merge(supervision::router()),
         )
         .merge(health::router())
         .merge(openapi::router())

@@ -25,7 +25,7 @@ pub(super) async fn carry_out(
                 .enqueue_conversation(
                     &message.conversation_id,
                     queue,
-                    i64::from(*priority),
+                    *priority,
                     reason,
                     HANDOFF_NOTICE,
                 )

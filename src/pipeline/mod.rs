@@ -9,7 +9,7 @@
 mod act;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use thiserror::Error;
@@ -17,9 +17,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::clients::event_bus::{BusEvent, EventBus};
-use crate::domain::decision::{DecisionInput, decide};
+use crate::domain::conversation::AuthorKind;
+use crate::domain::decision::{Decision, DecisionInput, ProfileFacts, decide, routing_context};
+use crate::domain::routing::{Action, Explanation, RuleSet};
+use crate::domain::triage::{Triage, TriageContext, Triager};
 use crate::metrics::Metrics;
-use crate::storage::{StorageError, Store, StoredEvent};
+use crate::storage::{MessageRecord, NewDecision, StorageError, Store, StoredEvent, now_ms};
 
 /// A failure while handling one message; the message is marked failed and kept.
 #[derive(Debug, Error)]
@@ -33,7 +36,44 @@ pub struct Stages {
     pub store: Store,
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<Metrics>,
+    pub triager: Current<Triager>,
+    pub rules: Current<RuleSet>,
 }
+
+/// A model or rule set in force, replaced whole when a new one is ready, so that readers
+/// never wait for training or validation and never see half an update.
+pub struct Current<T>(Arc<RwLock<Arc<T>>>);
+
+impl<T> Clone for Current<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Current<T> {
+    pub fn new(value: Arc<T>) -> Self {
+        Self(Arc::new(RwLock::new(value)))
+    }
+
+    /// The value in force now.
+    pub fn get(&self) -> Arc<T> {
+        self.0
+            .read()
+            .expect("no writer panics while holding the lock")
+            .clone()
+    }
+
+    /// Puts a new value in force for every later reader.
+    pub fn replace(&self, value: Arc<T>) {
+        *self
+            .0
+            .write()
+            .expect("no writer panics while holding the lock") = value;
+    }
+}
+
+/// Earlier messages of a conversation that triage and routing look back on.
+const HISTORY: i64 = 50;
 
 /// Sends accepted messages to the workers; cheap to clone.
 #[derive(Clone)]
@@ -153,16 +193,84 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
     if !pending {
         return Ok(());
     }
+    let conversation_id = message.conversation_id.as_str();
+    let history = stages
+        .store
+        .messages(conversation_id, (message.seq - HISTORY).max(0), HISTORY)
+        .await?;
+    let (earlier_texts, earlier) = earlier_customer_messages(&history, message.seq);
+    let facts = stages.store.conversation_facts(conversation_id).await?;
 
     let started = Instant::now();
-    let decision = decide(&DecisionInput { state });
+    let context = TriageContext {
+        previous_messages: earlier_texts,
+        previous_triage: earlier.clone(),
+        customer_tier: facts.tier.clone(),
+    };
+    let triage = stages.triager.get().triage(&message.text, &context);
+    stages.metrics.observe_stage("triage", started.elapsed());
+    let value = serde_json::to_value(&triage).expect("a triage record serialises");
+    let event = stages
+        .store
+        .save_triage(conversation_id, &message.id, &triage.model_version, &value)
+        .await?;
+    publish(stages.bus.as_ref(), &[event]);
+
+    let started = Instant::now();
+    let profile = ProfileFacts {
+        tier: facts.tier,
+        attributes: facts.attributes,
+        past_conversations: u32::try_from(facts.past_conversations).unwrap_or(u32::MAX),
+        turns: u32::try_from(facts.customer_turns).unwrap_or(u32::MAX),
+        waiting_seconds: u64::try_from((now_ms() - facts.created_at) / 1000).unwrap_or(0),
+    };
+    let routing_facts = routing_context(&triage, &earlier, &profile);
+    let rules = stages.rules.get();
+    let routing = rules.decide(&routing_facts);
+    let decision = decide(&DecisionInput {
+        state,
+        routing: &routing,
+    });
     stages.metrics.observe_stage("decide", started.elapsed());
+
+    if let Decision::Handoff {
+        queue, priority, ..
+    } = &decision
+    {
+        let explanation = Explanation::new(&rules, &routing_facts, &routing, None);
+        let record = NewDecision {
+            conversation_id: conversation_id.to_owned(),
+            message_id: message.id.clone(),
+            rule_name: routing.matched.as_ref().map(|m| m.name.clone()),
+            action: match routing.action {
+                Action::Bot => "bot",
+                Action::Handoff(_) => "handoff",
+            },
+            queue: Some(queue.clone()),
+            priority: *priority,
+            explanation: serde_json::to_value(&explanation).expect("an explanation serialises"),
+        };
+        stages.store.record_decision(&record).await?;
+    }
 
     let started = Instant::now();
     act::carry_out(stages, &message, &decision).await?;
     stages.store.finish_message(message_id, false).await?;
     stages.metrics.observe_stage("act", started.elapsed());
     Ok(())
+}
+
+/// Texts and stored triage of the customer messages before `seq`, oldest first.
+fn earlier_customer_messages(history: &[MessageRecord], seq: i64) -> (Vec<String>, Vec<Triage>) {
+    let earlier = history
+        .iter()
+        .filter(|m| m.author_kind == AuthorKind::Customer && m.seq < seq);
+    let texts = earlier.clone().map(|m| m.text.clone()).collect();
+    let triage = earlier
+        .filter_map(|m| m.triage.clone())
+        .filter_map(|t| serde_json::from_value(t).ok())
+        .collect();
+    (texts, triage)
 }
 
 /// Tells live listeners about stored events, after they are committed.

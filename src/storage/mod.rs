@@ -8,6 +8,7 @@
 
 mod agents;
 mod conversations;
+mod decisions;
 mod events;
 mod messages;
 
@@ -21,6 +22,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use agents::{Actor, AgentChanges, AgentRecord, AuditEntry, NewAgent, Presence, Role};
 pub use conversations::{ConversationRecord, NewCustomer};
+pub use decisions::{ConversationFactsRow, DecisionRecord, NewDecision};
 pub use events::StoredEvent;
 pub use messages::{AcceptedMessage, MessageRecord, NewMessage, PendingMessage};
 

@@ -10,3 +10,4 @@ mod conversations;
 mod events;
 mod helpers;
 mod operations;
+mod routing;

@@ -75,6 +75,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/conversations/{id}/typing",
         "/api/v1/conversations/{id}/events",
         "/api/v1/conversations/{id}/ws",
+        "/api/v1/conversations/{id}/decisions",
         "/api/v1/agents",
         "/api/v1/agents/{agent_id}",
         "/api/v1/agents/{agent_id}/tokens",
