@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{AgentAuth, SupervisorAuth, hash_token, new_agent_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use super::validate::{check_field, is_language_tag, looks_like_email};
+use super::validate::{check_field, is_language_tag, looks_like_email, page_limit};
 use crate::storage::{Actor, AgentChanges, AgentRecord, NewAgent, Presence, Role};
 
 pub fn router() -> Router<AppState> {
@@ -192,14 +192,7 @@ async fn list_audit(
     _: SupervisorAuth,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let max = i64::from(state.settings.limits.max_page_size);
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            format!("limit must be between 1 and {max}"),
-        ));
-    }
+    let limit = page_limit(query.limit, 50, state.settings.limits.max_page_size)?;
     let entries = state.store.audit_entries(query.after, limit).await?;
     Ok(Json(json!({ "entries": entries })))
 }

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::{CustomerAccess, hash_token, new_customer_token};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::validate::{check_field, has_control_chars, is_language_tag, looks_like_email};
+use super::validate::{
+    check_field, has_control_chars, is_language_tag, looks_like_email, page_limit,
+};
 use crate::clients::event_bus::BusEvent;
 use crate::pipeline::publish;
 use crate::storage::{AcceptedMessage, NewCustomer, NewMessage, rfc3339};
@@ -151,14 +153,11 @@ async fn list_messages(
     access: CustomerAccess,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let max = i64::from(state.settings.limits.max_page_size);
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            format!("limit must be between 1 and {max}"),
-        ));
-    }
+    let limit = page_limit(
+        page.limit,
+        DEFAULT_PAGE,
+        state.settings.limits.max_page_size,
+    )?;
 
     let messages = state
         .store

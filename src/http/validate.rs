@@ -36,6 +36,19 @@ pub fn is_language_tag(value: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
+/// The page size a client asked for, or `default`; at least 1 and at most `max`.
+pub fn page_limit(requested: Option<i64>, default: i64, max: u32) -> Result<i64, ApiError> {
+    let max = i64::from(max);
+    let limit = requested.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        return Ok(limit);
+    }
+    Err(ApiError::invalid(
+        "invalid_limit",
+        format!("limit must be between 1 and {max}"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
