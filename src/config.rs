@@ -27,6 +27,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub pipeline: PipelineSettings,
     pub routing: RoutingSettings,
+    pub assignment: AssignmentSettings,
 }
 
 /// Routing rules.
@@ -35,6 +36,37 @@ pub struct Settings {
 pub struct RoutingSettings {
     /// A TOML rule set to use instead of the shipped `config/routing.toml`.
     pub rules_file: Option<PathBuf>,
+}
+
+/// Offers, timers and presence for handing conversations to people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssignmentSettings {
+    /// How long an agent has to accept an offer before it moves on.
+    pub offer_timeout_secs: u64,
+    /// A conversation whose customer has waited this long for the assigned agent's
+    /// reply goes back to its queue; 0 turns the return timer off.
+    pub return_after_secs: u64,
+    /// An online agent with no heartbeat (console connection or API call) for this
+    /// long turns away, and their open offers move on.
+    pub presence_grace_secs: u64,
+    /// An agent who declined a conversation, or let its offer lapse, is not offered it
+    /// again for this long (unless nobody else can take it by then).
+    pub decline_cooldown_secs: u64,
+    /// Waiting raises priority by one point per this many seconds; 0 turns aging off.
+    pub aging_secs_per_point: u64,
+}
+
+impl Default for AssignmentSettings {
+    fn default() -> Self {
+        Self {
+            offer_timeout_secs: 30,
+            return_after_secs: 600,
+            presence_grace_secs: 60,
+            decline_cooldown_secs: 120,
+            aging_secs_per_point: 60,
+        }
+    }
 }
 
 /// How logs are written.
@@ -102,6 +134,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             pipeline: PipelineSettings::default(),
             routing: RoutingSettings::default(),
+            assignment: AssignmentSettings::default(),
         }
     }
 }

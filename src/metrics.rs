@@ -31,6 +31,11 @@ struct StageLabels {
     stage: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OfferLabels {
+    outcome: String,
+}
+
 /// The application's counters and histograms.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -38,6 +43,7 @@ pub struct Metrics {
     request_seconds: Family<RouteLabels, Histogram>,
     messages_accepted: Counter,
     stage_seconds: Family<StageLabels, Histogram>,
+    offers: Family<OfferLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,7 +81,15 @@ impl Metrics {
             stage_seconds.clone(),
         );
 
+        let offers = Family::<OfferLabels, Counter>::default();
+        registry.register(
+            "offers",
+            "Offers of conversations to agents, by outcome",
+            offers.clone(),
+        );
+
         Self {
+            offers,
             registry: Mutex::new(registry),
             requests,
             request_seconds,
@@ -112,6 +126,15 @@ impl Metrics {
         self.stage_seconds
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an offer made (`made`) or closed (`accepted`, `rejected`, `expired`,
+    /// `withdrawn`).
+    pub fn offer(&self, outcome: &str) {
+        let labels = OfferLabels {
+            outcome: outcome.to_owned(),
+        };
+        self.offers.get_or_create(&labels).inc();
     }
 
     /// The text exposition format served at `/metrics`.

@@ -17,6 +17,7 @@ use crate::domain::routing::{DEFAULT_RULES, RuleSet};
 use crate::domain::triage::Triager;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
+use crate::pipeline::assign::AssignHandle;
 use crate::pipeline::{Current, Pipeline, Stages};
 use crate::storage::Store;
 
@@ -52,11 +53,14 @@ impl Application {
             metrics: metrics.clone(),
             triager: Current::new(triager),
             rules: Current::new(Arc::new(rules)),
+            assign: AssignHandle::default(),
         };
+        let assign = stages.assign.clone();
         let pipeline = Pipeline::start(
             stages,
             settings.pipeline.workers,
             settings.pipeline.queue_capacity,
+            settings.assignment.clone(),
         );
 
         let listener = TcpListener::bind(settings.server.addr)
@@ -67,6 +71,7 @@ impl Application {
             store,
             bus,
             pipeline: pipeline.handle(),
+            assign,
             metrics,
             settings: Arc::new(settings),
             shutdown: shutdown_rx,

@@ -21,19 +21,44 @@ pub struct BusEvent {
     pub data: Value,
 }
 
-/// Publishes and subscribes by conversation.
+/// A notice for staff consoles: an event of any conversation, or one addressed to a
+/// single agent (an offer, say). Consoles filter what concerns them and reload their
+/// state from the API when they lag.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffNotice {
+    /// `Some` for a notice meant for one agent only.
+    pub agent_id: Option<String>,
+    pub event: BusEvent,
+}
+
+/// Publishes and subscribes by conversation, plus one channel for staff consoles.
 pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, event: BusEvent);
     fn subscribe(&self, conversation_id: &str) -> broadcast::Receiver<Arc<BusEvent>>;
+    fn publish_staff(&self, notice: StaffNotice);
+    fn subscribe_staff(&self) -> broadcast::Receiver<Arc<StaffNotice>>;
 }
 
 /// Events buffered per subscriber before it counts as lagging and reloads from storage.
 const CHANNEL_CAPACITY: usize = 256;
 
-/// The in-process bus: one broadcast channel per conversation that has listeners.
-#[derive(Default)]
+/// Staff notices buffered per console before it counts as lagging.
+const STAFF_CAPACITY: usize = 4096;
+
+/// The in-process bus: one broadcast channel per conversation that has listeners, and
+/// one for staff consoles.
 pub struct InProcessBus {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<BusEvent>>>>,
+    staff: broadcast::Sender<Arc<StaffNotice>>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self {
+            channels: Mutex::default(),
+            staff: broadcast::channel(STAFF_CAPACITY).0,
+        }
+    }
 }
 
 impl EventBus for InProcessBus {
@@ -56,6 +81,15 @@ impl EventBus for InProcessBus {
             .entry(conversation_id.to_owned())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
             .subscribe()
+    }
+
+    fn publish_staff(&self, notice: StaffNotice) {
+        // Nobody listening is fine: consoles load their state when they connect.
+        let _delivered = self.staff.send(Arc::new(notice));
+    }
+
+    fn subscribe_staff(&self) -> broadcast::Receiver<Arc<StaffNotice>> {
+        self.staff.subscribe()
     }
 }
 

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::conversation::ConversationState;
 use super::routing::{
-    Action, ConversationFacts, CustomerFacts, RoutingContext, RoutingDecision, TriageFacts, Urgency,
+    Action, ConversationFacts, CustomerFacts, LanguagePolicy, RoutingContext, RoutingDecision,
+    Target, TriageFacts, Urgency,
 };
 use super::triage::{Triage, UrgencyLevel};
 
@@ -46,6 +47,9 @@ pub enum Decision {
         queue: String,
         priority: i64,
         reason: String,
+        /// The whole plan: the first target is `queue`, later ones apply as earlier
+        /// ones time out.
+        targets: Vec<Target>,
     },
 }
 
@@ -62,13 +66,27 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 queue: target.queue.clone(),
                 priority: target.priority + boost,
                 reason: handoff.reason().to_owned(),
+                targets: handoff.targets().to_vec(),
             }
         }
         Action::Bot => Decision::Handoff {
             queue: GENERAL_QUEUE.to_owned(),
             priority: boost,
             reason: "the rules chose the bot, but automated answers are not enabled".to_owned(),
+            targets: vec![general_target(boost)],
         },
+    }
+}
+
+/// The catch-all target: the general queue, no skills needed.
+pub fn general_target(priority: i64) -> Target {
+    Target {
+        queue: GENERAL_QUEUE.to_owned(),
+        required_skills: Vec::new(),
+        language: LanguagePolicy::Prefer,
+        priority,
+        timeout_seconds: None,
+        relax_skills_after_seconds: None,
     }
 }
 

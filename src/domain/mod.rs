@@ -5,5 +5,6 @@
 
 pub mod conversation;
 pub mod decision;
+pub mod handoff;
 pub mod routing;
 pub mod triage;

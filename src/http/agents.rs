@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::{AgentAuth, SupervisorAuth, hash_token, new_agent_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::validate::{check_field, is_language_tag, looks_like_email, page_limit};
+use crate::pipeline::notify_agent;
 use crate::storage::{Actor, AgentChanges, AgentRecord, NewAgent, Presence, Role};
 
 pub fn router() -> Router<AppState> {
@@ -145,6 +146,7 @@ async fn update_agent(
         .store
         .update_agent(&agent_id, &changes, &actor(&supervisor))
         .await?;
+    state.assign.wake();
     agent.map(Json).ok_or_else(no_such_agent)
 }
 
@@ -183,6 +185,20 @@ async fn put_presence(
     ApiJson(body): ApiJson<PresenceBody>,
 ) -> Result<Json<AgentRecord>, ApiError> {
     state.store.set_presence(&agent.id, body.presence).await?;
+    if body.presence != Presence::Online {
+        for offer in state.store.withdraw_offers_of(&agent.id).await? {
+            state.metrics.offer("withdrawn");
+            let data = json!({ "offer": offer, "reason": "presence" });
+            notify_agent(
+                state.bus.as_ref(),
+                &agent.id,
+                &offer.conversation_id,
+                "offer.withdrawn",
+                data,
+            );
+        }
+    }
+    state.assign.wake();
     let agent = state.store.agent(&agent.id).await?;
     agent.map(Json).ok_or_else(no_such_agent)
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
-use crate::storage::{AgentRecord, ConversationRecord, Role};
+use crate::storage::{AgentRecord, ConversationRecord, Role, now_ms};
 
 /// Prefixes that make tokens recognisable, e.g. to secret scanners.
 const TOKEN_PREFIX: &str = "fdc_";
@@ -100,9 +100,19 @@ impl FromRequestParts<AppState> for AgentAuth {
         let agent = agent.ok_or_else(|| {
             ApiError::Unauthorized("the token is not valid or was revoked".into())
         })?;
+        // Any call counts as a heartbeat; recording one per few seconds is enough.
+        let stale = agent
+            .last_seen_at
+            .is_none_or(|seen| now_ms() - seen > HEARTBEAT_EVERY_MS);
+        if stale {
+            state.store.touch_agent(&agent.id).await?;
+        }
         Ok(Self(agent))
     }
 }
+
+/// How often an agent's API calls are recorded as heartbeats.
+const HEARTBEAT_EVERY_MS: i64 = 5_000;
 
 /// An authenticated supervisor.
 pub struct SupervisorAuth(pub AgentRecord);

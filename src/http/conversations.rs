@@ -11,9 +11,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::{CustomerAccess, hash_token, new_customer_token};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::validate::{
-    check_field, has_control_chars, is_language_tag, looks_like_email, page_limit,
-};
+use super::validate::{check_field, is_language_tag, looks_like_email, page_limit, validate_text};
 use crate::clients::event_bus::BusEvent;
 use crate::pipeline::publish;
 use crate::storage::{AcceptedMessage, NewCustomer, NewMessage, rfc3339};
@@ -206,28 +204,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// Rejects empty, oversized and control-character text.
-fn validate_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "empty_message",
-            "the message has no text",
-        ));
-    }
-    if text.chars().count() > max_chars {
-        return Err(ApiError::invalid(
-            "message_too_long",
-            format!("the message is longer than {max_chars} characters"),
-        ));
-    }
-    if has_control_chars(text) {
-        return Err(ApiError::invalid(
-            "invalid_text",
-            "the message contains control characters",
-        ));
-    }
-    Ok(())
-}
-
 fn validate_customer(input: CustomerInput) -> Result<NewCustomer, ApiError> {
     let external_id = input.external_id.trim().to_owned();
     if external_id.is_empty() || external_id.chars().count() > 200 {

@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod console;
 pub mod conversations;
 pub mod error;
 pub mod events;
@@ -29,6 +30,7 @@ use crate::clients::event_bus::EventBus;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::pipeline::PipelineHandle;
+use crate::pipeline::assign::AssignHandle;
 use crate::storage::Store;
 use error::InternalCause;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub store: Store,
     pub bus: Arc<dyn EventBus>,
     pub pipeline: PipelineHandle,
+    /// Wakes the assignment service after a change that may free an agent.
+    pub assign: AssignHandle,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// Turns true when the server begins to shut down; live streams end on it, so that
@@ -56,6 +60,7 @@ pub fn router(state: AppState) -> Router {
             conversations::router()
                 .merge(events::router())
                 .merge(agents::router())
+                .merge(console::router())
                 .merge(supervision::router()),
         )
         .merge(health::router())

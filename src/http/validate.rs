@@ -49,6 +49,30 @@ pub fn page_limit(requested: Option<i64>, default: i64, max: u32) -> Result<i64,
     ))
 }
 
+/// A message someone writes: not blank, not longer than `max_chars`, no control
+/// characters.
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "empty_message",
+            "the message has no text",
+        ));
+    }
+    if text.chars().count() > max_chars {
+        return Err(ApiError::invalid(
+            "message_too_long",
+            format!("the message is longer than {max_chars} characters"),
+        ));
+    }
+    if has_control_chars(text) {
+        return Err(ApiError::invalid(
+            "invalid_text",
+            "the message contains control characters",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

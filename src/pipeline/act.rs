@@ -2,7 +2,7 @@
 
 use super::{PipelineError, Stages, publish};
 use crate::domain::decision::Decision;
-use crate::storage::MessageRecord;
+use crate::storage::{MessageRecord, QueueRequest};
 
 /// The notice a customer sees when a human will take over.
 const HANDOFF_NOTICE: &str =
@@ -12,6 +12,7 @@ pub(super) async fn carry_out(
     stages: &Stages,
     message: &MessageRecord,
     decision: &Decision,
+    language: Option<&str>,
 ) -> Result<(), PipelineError> {
     match decision {
         Decision::LeaveWithHumans => Ok(()),
@@ -19,20 +20,25 @@ pub(super) async fn carry_out(
             queue,
             priority,
             reason,
+            targets,
         } => {
+            let targets = serde_json::to_value(targets).expect("targets serialise");
+            let request = QueueRequest {
+                queue,
+                priority: *priority,
+                reason,
+                targets: &targets,
+                language,
+                notice: HANDOFF_NOTICE,
+            };
             let events = stages
                 .store
-                .enqueue_conversation(
-                    &message.conversation_id,
-                    queue,
-                    *priority,
-                    reason,
-                    HANDOFF_NOTICE,
-                )
+                .enqueue_conversation(&message.conversation_id, &request)
                 .await?;
             if let Some(events) = events {
                 tracing::info!(queue = %queue, "conversation queued for a human");
                 publish(stages.bus.as_ref(), &events);
+                stages.assign.wake();
             }
             Ok(())
         }

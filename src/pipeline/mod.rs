@@ -7,6 +7,7 @@
 //! or a full queue delays work but never loses it.
 
 mod act;
+pub mod assign;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
@@ -16,13 +17,15 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::clients::event_bus::{BusEvent, EventBus};
+use crate::clients::event_bus::{BusEvent, EventBus, StaffNotice};
+use crate::config::AssignmentSettings;
 use crate::domain::conversation::AuthorKind;
 use crate::domain::decision::{Decision, DecisionInput, ProfileFacts, decide, routing_context};
 use crate::domain::routing::{Action, Explanation, RuleSet};
 use crate::domain::triage::{Triage, TriageContext, Triager};
 use crate::metrics::Metrics;
 use crate::storage::{MessageRecord, NewDecision, StorageError, Store, StoredEvent, now_ms};
+use assign::{AssignHandle, Assigner};
 
 /// A failure while handling one message; the message is marked failed and kept.
 #[derive(Debug, Error)]
@@ -38,6 +41,8 @@ pub struct Stages {
     pub metrics: Arc<Metrics>,
     pub triager: Current<Triager>,
     pub rules: Current<RuleSet>,
+    /// Wakes the assignment service when a conversation is queued.
+    pub assign: AssignHandle,
 }
 
 /// A model or rule set in force, replaced whole when a new one is ready, so that readers
@@ -89,11 +94,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts `workers` workers, each with a queue of `capacity` messages.
-    pub fn start(stages: Stages, workers: usize, capacity: usize) -> Self {
-        let stages = Arc::new(stages);
+    /// Starts `workers` workers, each with a queue of `capacity` messages, and the
+    /// assignment service.
+    pub fn start(
+        stages: Stages,
+        workers: usize,
+        capacity: usize,
+        assignment: AssignmentSettings,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut set = JoinSet::new();
+        let assigner = Assigner {
+            store: stages.store.clone(),
+            bus: stages.bus.clone(),
+            metrics: stages.metrics.clone(),
+            settings: assignment,
+            handle: stages.assign.clone(),
+        };
+        set.spawn(assigner.run(stopped.clone()));
+        let stages = Arc::new(stages);
         let mut senders = Vec::with_capacity(workers.max(1));
         for _ in 0..workers.max(1) {
             let (tx, rx) = mpsc::channel(capacity.max(1));
@@ -254,7 +273,8 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
     }
 
     let started = Instant::now();
-    act::carry_out(stages, &message, &decision).await?;
+    let language = Some(triage.language.code.as_str()).filter(|code| *code != "und");
+    act::carry_out(stages, &message, &decision, language).await?;
     stages.store.finish_message(message_id, false).await?;
     stages.metrics.observe_stage("act", started.elapsed());
     Ok(())
@@ -273,14 +293,39 @@ fn earlier_customer_messages(history: &[MessageRecord], seq: i64) -> (Vec<String
     (texts, triage)
 }
 
-/// Tells live listeners about stored events, after they are committed.
+/// Tells live listeners (the customer's and staff consoles) about stored events,
+/// after they are committed.
 pub fn publish(bus: &dyn EventBus, events: &[StoredEvent]) {
     for event in events {
-        bus.publish(BusEvent {
+        let event = BusEvent {
             conversation_id: event.conversation_id.clone(),
             seq: Some(event.seq),
             kind: event.kind.clone(),
             data: event.data.clone(),
+        };
+        bus.publish_staff(StaffNotice {
+            agent_id: None,
+            event: event.clone(),
         });
+        bus.publish(event);
     }
+}
+
+/// Tells one agent's console something that concerns only them, such as an offer.
+pub fn notify_agent(
+    bus: &dyn EventBus,
+    agent_id: &str,
+    conversation_id: &str,
+    kind: &str,
+    data: serde_json::Value,
+) {
+    bus.publish_staff(StaffNotice {
+        agent_id: Some(agent_id.to_owned()),
+        event: BusEvent {
+            conversation_id: conversation_id.to_owned(),
+            seq: None,
+            kind: kind.to_owned(),
+            data,
+        },
+    });
 }

@@ -96,7 +96,7 @@ pub struct AuditEntry {
     pub created_at: i64,
 }
 
-const AGENT_COLUMNS: &str = "a.id, a.name, a.email, a.role, a.skills, a.languages, a.teams, \
+pub(super) const AGENT_COLUMNS: &str = "a.id, a.name, a.email, a.role, a.skills, a.languages, a.teams, \
      a.capacity, a.presence, a.last_seen_at, a.created_at, a.updated_at";
 
 fn parse_json<T: serde::de::DeserializeOwned>(
@@ -117,7 +117,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
 }
 
 impl AgentRecord {
-    fn from_row(row: &AnyRow) -> Result<Self, StorageError> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self, StorageError> {
         Ok(Self {
             id: row.try_get("id")?,
             name: row.try_get("name")?,

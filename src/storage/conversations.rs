@@ -31,15 +31,24 @@ pub struct ConversationRecord {
     pub queue: Option<String>,
     pub priority: i64,
     pub assigned_agent_id: Option<String>,
+    /// The agent holding an offer for it, while the offer is open.
+    pub offered_agent_id: Option<String>,
+    /// Why it is with people, as routing said.
+    pub handoff_reason: Option<String>,
+    /// Language triage last saw, e.g. `en`.
+    pub language: Option<String>,
+    pub queued_at: Option<i64>,
+    pub assigned_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const CONVERSATION_COLUMNS: &str = "id, customer_id, token_hash, state, queue, priority, \
-     assigned_agent_id, created_at, updated_at";
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, customer_id, token_hash, state, queue, \
+     priority, assigned_agent_id, offered_agent_id, handoff_reason, language, queued_at, \
+     assigned_at, created_at, updated_at";
 
 impl ConversationRecord {
-    fn from_row(row: &AnyRow) -> Result<Self, StorageError> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StorageError> {
         let state: String = row.try_get("state")?;
         Ok(Self {
             id: row.try_get("id")?,
@@ -50,6 +59,11 @@ impl ConversationRecord {
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,
             assigned_agent_id: row.try_get("assigned_agent_id")?,
+            offered_agent_id: row.try_get("offered_agent_id")?,
+            handoff_reason: row.try_get("handoff_reason")?,
+            language: row.try_get("language")?,
+            queued_at: row.try_get("queued_at")?,
+            assigned_at: row.try_get("assigned_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -100,17 +114,14 @@ impl Store {
         row.as_ref().map(ConversationRecord::from_row).transpose()
     }
 
-    /// Moves a conversation to a queue, recording the change as an event and a system
-    /// message in the same transaction. Returns `None` when the conversation was already
-    /// with humans, in which case nothing changes.
-    #[tracing::instrument(skip_all, fields(conversation.id = conversation_id, queue))]
+    /// Moves a conversation to a queue with its handoff plan, recording the change as an
+    /// event and a system message in the same transaction. Returns `None` when the
+    /// conversation was already with humans, in which case nothing changes.
+    #[tracing::instrument(skip_all, fields(conversation.id = conversation_id, queue = request.queue))]
     pub async fn enqueue_conversation(
         &self,
         conversation_id: &str,
-        queue: &str,
-        priority: i64,
-        reason: &str,
-        notice: &str,
+        request: &QueueRequest<'_>,
     ) -> Result<Option<Vec<StoredEvent>>, StorageError> {
         let now = now_ms();
         let mut write = self.begin_write().await?;
@@ -127,17 +138,24 @@ impl Store {
 
         sqlx::query(
             "UPDATE conversations SET state = 'queued', queue = $2, priority = $3, \
-             assigned_agent_id = NULL, updated_at = $4 WHERE id = $1",
+             assigned_agent_id = NULL, offered_agent_id = NULL, offer_expires_at = NULL, \
+             handoff_reason = $4, handoff_targets = $5, target_index = 0, queued_at = $6, \
+             target_since = $6, language = COALESCE($7, language), awaiting_agent_since = NULL, \
+             updated_at = $6 WHERE id = $1",
         )
         .bind(conversation_id)
-        .bind(queue)
-        .bind(priority)
+        .bind(request.queue)
+        .bind(request.priority)
+        .bind(request.reason)
+        .bind(request.targets.to_string())
         .bind(now)
+        .bind(request.language)
         .execute(&mut *write.tx)
         .await?;
 
         let data = json!({
-            "from": from, "to": "queued", "queue": queue, "priority": priority, "reason": reason,
+            "from": from, "to": "queued", "queue": request.queue,
+            "priority": request.priority, "reason": request.reason,
         });
         let changed = append_event(
             &mut write.tx,
@@ -146,12 +164,30 @@ impl Store {
             &data,
         )
         .await?;
-        let (_, posted) =
-            super::messages::insert_system_message(&mut write.tx, conversation_id, notice, now)
-                .await?;
+        let (_, posted) = super::messages::insert_system_message(
+            &mut write.tx,
+            conversation_id,
+            request.notice,
+            now,
+        )
+        .await?;
         write.commit().await?;
         Ok(Some(vec![changed, posted]))
     }
+}
+
+/// Where and why a conversation waits for a person.
+#[derive(Debug, Clone)]
+pub struct QueueRequest<'a> {
+    pub queue: &'a str,
+    pub priority: i64,
+    pub reason: &'a str,
+    /// The handoff plan: a JSON array of routing targets, in order.
+    pub targets: &'a Value,
+    /// The conversation's language, when triage knows it.
+    pub language: Option<&'a str>,
+    /// What the customer is told.
+    pub notice: &'a str,
 }
 
 /// Inserts the customer or updates the fields the caller supplied; returns its id.

@@ -132,3 +132,52 @@ impl Store {
         })
     }
 }
+
+/// The customer behind a conversation, for the handoff packet.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerRow {
+    pub name: Option<String>,
+    pub tier: Option<String>,
+    pub language: Option<String>,
+    pub attributes: BTreeMap<String, Value>,
+    pub past_conversations: i64,
+    /// Why each of the latest earlier conversations went to a person, newest first.
+    pub recent_handoff_reasons: Vec<String>,
+}
+
+impl Store {
+    /// The customer's profile and a little of their history.
+    pub async fn customer_of(&self, conversation_id: &str) -> Result<CustomerRow, StorageError> {
+        let row = sqlx::query(
+            "SELECT cu.id, cu.name, cu.tier, cu.language, cu.attributes, \
+             (SELECT COUNT(*) FROM conversations p WHERE p.customer_id = c.customer_id \
+                AND p.id <> c.id) AS past_conversations \
+             FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_one(self.pool())
+        .await?;
+        let customer_id: String = row.try_get("id")?;
+        let attributes: String = row.try_get("attributes")?;
+        let reasons = sqlx::query(
+            "SELECT handoff_reason FROM conversations WHERE customer_id = $1 AND id <> $2 \
+             AND handoff_reason IS NOT NULL ORDER BY created_at DESC LIMIT 5",
+        )
+        .bind(&customer_id)
+        .bind(conversation_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(CustomerRow {
+            name: row.try_get("name")?,
+            tier: row.try_get("tier")?,
+            language: row.try_get("language")?,
+            attributes: serde_json::from_str(&attributes)
+                .map_err(|e| StorageError::Corrupt(format!("customer attributes: {e}")))?,
+            past_conversations: row.try_get("past_conversations")?,
+            recent_handoff_reasons: reasons
+                .iter()
+                .map(|r| r.try_get("handoff_reason"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}

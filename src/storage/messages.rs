@@ -121,6 +121,15 @@ impl Store {
             }
             other => other?,
         };
+        // A customer writing to an agent starts the agent's return timer, unless it runs.
+        sqlx::query(
+            "UPDATE conversations SET awaiting_agent_since = COALESCE(awaiting_agent_since, $2) \
+             WHERE id = $1 AND state = 'assigned'",
+        )
+        .bind(&new.conversation_id)
+        .bind(now)
+        .execute(&mut *write.tx)
+        .await?;
         let data = json!({ "message": message.view() });
         let event = append_event(
             &mut write.tx,
@@ -318,15 +327,30 @@ pub(crate) async fn insert_system_message(
     text: &str,
     now: i64,
 ) -> Result<(MessageRecord, StoredEvent), StorageError> {
+    insert_staff_message(tx, conversation_id, AuthorKind::System, None, text, now).await
+}
+
+/// Posts a message written by the system or an agent in the caller's transaction, with
+/// its `message.created` event. Such messages need no pipeline work.
+pub(crate) async fn insert_staff_message(
+    tx: &mut Transaction<'static, Any>,
+    conversation_id: &str,
+    author: AuthorKind,
+    author_id: Option<&str>,
+    text: &str,
+    now: i64,
+) -> Result<(MessageRecord, StoredEvent), StorageError> {
     let seq = next_message_seq(tx, conversation_id).await?;
     let id = Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO messages (id, conversation_id, seq, author_kind, body, pipeline_status, \
-         created_at) VALUES ($1, $2, $3, 'system', $4, 'done', $5)",
+        "INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, body, \
+         pipeline_status, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'done', $7)",
     )
     .bind(&id)
     .bind(conversation_id)
     .bind(seq)
+    .bind(author.as_str())
+    .bind(author_id)
     .bind(text)
     .bind(now)
     .execute(&mut **tx)
@@ -335,8 +359,8 @@ pub(crate) async fn insert_system_message(
         id,
         conversation_id: conversation_id.to_owned(),
         seq,
-        author_kind: AuthorKind::System,
-        author_id: None,
+        author_kind: author,
+        author_id: author_id.map(str::to_owned),
         text: text.to_owned(),
         created_at: now,
         triage: None,

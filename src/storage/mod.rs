@@ -7,6 +7,7 @@
 //! Must never log message text or customer details; only identifiers and counts.
 
 mod agents;
+mod assignment;
 mod conversations;
 mod decisions;
 mod events;
@@ -21,8 +22,11 @@ use thiserror::Error;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use agents::{Actor, AgentChanges, AgentRecord, AuditEntry, NewAgent, Presence, Role};
-pub use conversations::{ConversationRecord, NewCustomer};
-pub use decisions::{ConversationFactsRow, DecisionRecord, NewDecision};
+pub use assignment::{
+    AgentLoad, Change, Deadlines, NewOffer, NoteRecord, OfferRecord, Refusal, Release, WaitingRow,
+};
+pub use conversations::{ConversationRecord, NewCustomer, QueueRequest};
+pub use decisions::{ConversationFactsRow, CustomerRow, DecisionRecord, NewDecision};
 pub use events::StoredEvent;
 pub use messages::{AcceptedMessage, MessageRecord, NewMessage, PendingMessage};
 

@@ -5,6 +5,7 @@
 //! in which case every test gets a database of its own on that server.
 
 mod agents;
+mod assignment;
 mod bad_input;
 mod conversations;
 mod events;

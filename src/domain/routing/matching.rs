@@ -116,6 +116,8 @@ pub enum RejectReason<'a> {
         /// Level held; 0 when the agent lacks the skill.
         has: u8,
     },
+    /// Declined an offer of this conversation (or let it lapse) a short while ago.
+    RecentlyDeclined,
     /// Does not speak the language and the target requires it.
     LanguageMismatch {
         /// The conversation's language.

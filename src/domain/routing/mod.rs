@@ -13,6 +13,7 @@
 
 pub mod context;
 pub mod decide;
+pub mod dispatch;
 pub mod explain;
 pub mod expr;
 pub mod matching;
@@ -24,6 +25,7 @@ pub use context::{
     ConversationFacts, CustomerFacts, FieldValue, RoutingContext, TriageFacts, Urgency,
 };
 pub use decide::{MissOutcome, RoutingDecision};
+pub use dispatch::{Plan, PlanSettings, PlannedOffer, TargetMove, WaitingCase, plan};
 pub use explain::Explanation;
 pub use matching::{AgentSnapshot, Assignment, Presence, RejectReason, Verdict, choose_agent};
 pub use queue::{Aging, QueueError, WaitQueue, WaitingConversation};

@@ -98,7 +98,7 @@ pub struct BoostSpec {
 }
 
 /// One place a conversation may be handed to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Queue name, e.g. `cards`.
@@ -124,7 +124,7 @@ pub struct Target {
 }
 
 /// A skill an agent must have, and how far it may be relaxed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SkillRequirement {
     /// Skill name, e.g. `cards`.
@@ -197,6 +197,13 @@ impl Handoff {
     /// Targets in the order they apply.
     pub fn targets(&self) -> &[Target] {
         &self.targets
+    }
+
+    /// Rebuilds a handoff from a stored reason and targets, checking the same invariants
+    /// as validation; `None` when they do not hold.
+    pub fn restore(reason: String, targets: Vec<Target>) -> Option<Handoff> {
+        let valid = !reason.trim().is_empty() && target_problems(&targets).is_empty();
+        valid.then_some(Handoff { reason, targets })
     }
 
     /// The first target, where a new handoff starts.
