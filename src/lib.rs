@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod rules_admin;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -13,12 +13,12 @@ use tokio::sync::watch;
 
 use crate::clients::event_bus::InProcessBus;
 use crate::config::Settings;
-use crate::domain::routing::{DEFAULT_RULES, RuleSet};
 use crate::domain::triage::Triager;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
 use crate::pipeline::assign::AssignHandle;
 use crate::pipeline::{Current, Pipeline, Stages};
+use crate::rules_admin::rules_in_force;
 use crate::storage::Store;
 
 /// A built application, listening but not yet serving.
@@ -43,7 +43,7 @@ impl Application {
                 .context("could not migrate the database")?;
         }
 
-        let rules = load_rules(&settings)?;
+        let rules = rules_in_force(&store, &settings).await?;
         let triager = default_triager().await?;
         let bus = Arc::new(InProcessBus::default());
         let metrics = Arc::new(Metrics::new());
@@ -55,6 +55,7 @@ impl Application {
             rules: Current::new(Arc::new(rules)),
             assign: AssignHandle::default(),
         };
+        let rules = stages.rules.clone();
         let assign = stages.assign.clone();
         let pipeline = Pipeline::start(
             stages,
@@ -72,6 +73,7 @@ impl Application {
             bus,
             pipeline: pipeline.handle(),
             assign,
+            rules,
             metrics,
             settings: Arc::new(settings),
             shutdown: shutdown_rx,
@@ -127,17 +129,6 @@ impl Application {
         store.close().await;
         Ok(())
     }
-}
-
-/// The routing rules in force at start: the configured file, or the shipped defaults.
-fn load_rules(settings: &Settings) -> anyhow::Result<RuleSet> {
-    let Some(path) = &settings.routing.rules_file else {
-        return RuleSet::from_toml(DEFAULT_RULES).context("the shipped routing rules are invalid");
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read routing rules {}", path.display()))?;
-    RuleSet::from_toml(&text)
-        .with_context(|| format!("invalid routing rules in {}", path.display()))
 }
 
 /// The triage model trained from the shipped examples, once per process: training takes

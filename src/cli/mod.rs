@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, team management and the measurement tools.
 
 pub mod agents;
+pub mod routing;
 pub mod triage;
 
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub enum Command {
     Agents(AgentsCommandArgs),
     /// Measure the triage models on labelled data
     Triage(triage::TriageArgs),
+    /// Check routing rules, or simulate them over stored traffic before publishing
+    Routing(RoutingCommandArgs),
 }
 
 /// Options of `serve`.
@@ -54,6 +57,15 @@ pub struct AgentsCommandArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub agents: agents::AgentsArgs,
+}
+
+/// Options of `routing`.
+#[derive(Debug, Args)]
+pub struct RoutingCommandArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub routing: routing::RoutingArgs,
 }
 
 /// Options shared by commands that open the database.
@@ -81,6 +93,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate(settings).await
         }
         Command::Triage(args) => triage::run(args),
+        Command::Routing(args) => {
+            apply_data_dir(&mut settings, args.data);
+            routing::run(&settings, args.routing).await
+        }
         Command::Agents(args) => {
             apply_data_dir(&mut settings, args.data);
             agents::run(&settings, args.agents).await

@@ -37,6 +37,10 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A rules document with problems; each names its rule and, for an expression,
+    /// the position.
+    #[error("the rules have {} problem(s)", .0.len())]
+    InvalidRules(Vec<String>),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -66,6 +70,7 @@ impl ApiError {
             }
             Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -74,7 +79,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
-        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
+        if let Self::InvalidRules(problems) = &self {
+            body["error"]["problems"] = json!(problems);
+        }
         let mut response = (status, Json(body)).into_response();
         if let Self::Internal(cause) = self {
             response

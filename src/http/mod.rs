@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod openapi;
 pub mod pages;
+pub mod rules;
 pub mod supervision;
 pub mod validate;
 
@@ -28,7 +29,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::clients::event_bus::EventBus;
 use crate::config::Settings;
+use crate::domain::routing::RuleSet;
 use crate::metrics::Metrics;
+use crate::pipeline::Current;
 use crate::pipeline::PipelineHandle;
 use crate::pipeline::assign::AssignHandle;
 use crate::storage::Store;
@@ -42,6 +45,8 @@ pub struct AppState {
     pub pipeline: PipelineHandle,
     /// Wakes the assignment service after a change that may free an agent.
     pub assign: AssignHandle,
+    /// The routing rules in force; publishing replaces them for the next message.
+    pub rules: Current<RuleSet>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// Turns true when the server begins to shut down; live streams end on it, so that
@@ -61,6 +66,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(events::router())
                 .merge(agents::router())
                 .merge(console::router())
+                .merge(rules::router())
                 .merge(supervision::router()),
         )
         .merge(health::router())

@@ -268,6 +268,7 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
             queue: Some(queue.clone()),
             priority: *priority,
             explanation: serde_json::to_value(&explanation).expect("an explanation serialises"),
+            context: serde_json::to_value(&routing_facts).expect("routing facts serialise"),
         };
         stages.store.record_decision(&record).await?;
     }

@@ -581,7 +581,7 @@ impl Store {
     ) -> Result<Result<Change, Refusal>, StorageError> {
         let now = now_ms();
         let mut write = self.begin_write().await?;
-        if !agent_exists(&mut write, agent_id).await? {
+        if !lock_agent(&mut write, agent_id).await? {
             return Ok(Err(Refusal::NotFound));
         }
         let Some(before) = lock_conversation(&mut write, conversation_id).await? else {
@@ -590,6 +590,7 @@ impl Store {
         if before.assigned_agent_id.as_deref() == Some(agent_id) {
             return Ok(Err(Refusal::WrongState));
         }
+        // An offer to this agent already holds a slot for the conversation.
         if before.offered_agent_id.as_deref() != Some(agent_id)
             && !has_free_slot(&mut write, agent_id, false).await?
         {
@@ -629,7 +630,7 @@ impl Store {
         let now = now_ms();
         let mut write = self.begin_write().await?;
         if let Release::ToAgent { agent_id: to } = release {
-            if !agent_exists(&mut write, to).await? {
+            if !lock_agent(&mut write, to).await? {
                 return Ok(Err(Refusal::NotFound));
             }
             if !has_free_slot(&mut write, to, false).await? {
@@ -937,6 +938,19 @@ impl Store {
     }
 }
 
+/// Locks the agent's row (by touching it); false when there is no such agent.
+///
+/// Lock order, everywhere in this module: the agent, then the conversation, then its
+/// offers. Keeping one order is what keeps concurrent transactions on PostgreSQL from
+/// deadlocking.
+async fn lock_agent(write: &mut WriteTx<'_>, agent_id: &str) -> Result<bool, StorageError> {
+    let touched = sqlx::query("UPDATE agents SET updated_at = updated_at WHERE id = $1")
+        .bind(agent_id)
+        .execute(&mut *write.tx)
+        .await?;
+    Ok(touched.rows_affected() > 0)
+}
+
 /// Locks the agent's row and tells whether they may take one more conversation.
 /// `require_online` also demands presence `online` (offers); a supervisor's direct
 /// assignment may go to anyone with a free slot.
@@ -945,10 +959,7 @@ async fn has_free_slot(
     agent_id: &str,
     require_online: bool,
 ) -> Result<bool, StorageError> {
-    sqlx::query("UPDATE agents SET updated_at = updated_at WHERE id = $1")
-        .bind(agent_id)
-        .execute(&mut *write.tx)
-        .await?;
+    lock_agent(write, agent_id).await?;
     let row = sqlx::query(
         "SELECT a.capacity, a.presence, \
          (SELECT COUNT(*) FROM conversations c WHERE \
@@ -964,14 +975,6 @@ async fn has_free_slot(
     let presence: String = row.try_get("presence")?;
     let active: i64 = row.try_get("active")?;
     Ok(active < capacity && (!require_online || presence == "online"))
-}
-
-async fn agent_exists(write: &mut WriteTx<'_>, agent_id: &str) -> Result<bool, StorageError> {
-    let row = sqlx::query("SELECT id FROM agents WHERE id = $1")
-        .bind(agent_id)
-        .fetch_optional(&mut *write.tx)
-        .await?;
-    Ok(row.is_some())
 }
 
 /// Locks the conversation's row (by touching it) and reads it.
@@ -1025,6 +1028,10 @@ async fn close_offer(
     status: &str,
     now: i64,
 ) -> Result<Option<OfferRecord>, StorageError> {
+    let Some(offer) = offer_in(write, offer_id).await? else {
+        return Ok(None);
+    };
+    lock_conversation(write, &offer.conversation_id).await?;
     let closed = sqlx::query(
         "UPDATE offers SET status = $2, decided_at = $3 WHERE id = $1 AND status = 'pending' \
          AND ($4 IS NULL OR agent_id = $4) AND ($2 <> 'accepted' OR expires_at > $3)",

@@ -20,6 +20,8 @@ pub struct NewDecision {
     pub queue: Option<String>,
     pub priority: i64,
     pub explanation: Value,
+    /// Every routing fact the rules could read, for replaying drafts.
+    pub context: Value,
 }
 
 /// A stored decision, as supervisors read it.
@@ -54,8 +56,8 @@ impl Store {
         let mut write = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO routing_decisions (id, conversation_id, message_id, rule_name, action, \
-             queue, priority, explanation, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             queue, priority, explanation, context, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&decision.conversation_id)
@@ -65,6 +67,7 @@ impl Store {
         .bind(&decision.queue)
         .bind(decision.priority)
         .bind(decision.explanation.to_string())
+        .bind(decision.context.to_string())
         .bind(now_ms())
         .execute(&mut *write.tx)
         .await?;

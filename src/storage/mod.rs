@@ -12,6 +12,7 @@ mod conversations;
 mod decisions;
 mod events;
 mod messages;
+mod rules;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +30,7 @@ pub use conversations::{ConversationRecord, NewCustomer, QueueRequest};
 pub use decisions::{ConversationFactsRow, CustomerRow, DecisionRecord, NewDecision};
 pub use events::StoredEvent;
 pub use messages::{AcceptedMessage, MessageRecord, NewMessage, PendingMessage};
+pub use rules::{Publication, RuleVersion, StoredCase};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,3 +12,4 @@ mod events;
 mod helpers;
 mod operations;
 mod routing;
+mod rules;

@@ -13,6 +13,7 @@
 
 pub mod context;
 pub mod decide;
+pub mod diff;
 pub mod dispatch;
 pub mod explain;
 pub mod expr;
@@ -25,6 +26,7 @@ pub use context::{
     ConversationFacts, CustomerFacts, FieldValue, RoutingContext, TriageFacts, Urgency,
 };
 pub use decide::{MissOutcome, RoutingDecision};
+pub use diff::{DiffLine, line_diff};
 pub use dispatch::{Plan, PlanSettings, PlannedOffer, TargetMove, WaitingCase, plan};
 pub use explain::Explanation;
 pub use matching::{AgentSnapshot, Assignment, Presence, RejectReason, Verdict, choose_agent};
@@ -33,7 +35,9 @@ pub use rules::{
     Action, ActiveTarget, Handoff, LanguagePolicy, LoadRulesError, RuleSet, SkillRequirement,
     Target,
 };
-pub use simulate::{PastCase, SimulationReport, Staffing, capacity_by_team, simulate};
+pub use simulate::{
+    PastCase, SimulationReport, Staffing, capacity_by_skills, capacity_by_team, simulate,
+};
 
 /// The bank desk's default rules, shipped with the service.
 pub const DEFAULT_RULES: &str = include_str!("../../../config/routing.toml");

@@ -146,6 +146,36 @@ pub fn capacity_by_team(agents: &[AgentSnapshot]) -> BTreeMap<String, u32> {
     capacity
 }
 
+/// Sums, per queue the draft hands off to, the capacity of every agent who meets that
+/// queue's skill requirements (as first targets of the draft's rules and default name
+/// them), whatever their presence: the staffing a supervisor plans with. An agent who
+/// qualifies for several queues counts in each, so the figures are optimistic when
+/// queues share people.
+pub fn capacity_by_skills(draft: &RuleSet, agents: &[AgentSnapshot]) -> BTreeMap<String, u32> {
+    let actions = (draft.rules().iter().map(|r| &r.action)).chain([draft.default_action()]);
+    let mut requirements: BTreeMap<String, Vec<&super::rules::SkillRequirement>> = BTreeMap::new();
+    for action in actions {
+        if let Action::Handoff(handoff) = action {
+            for target in handoff.targets() {
+                let entry = requirements.entry(target.queue.clone()).or_default();
+                entry.extend(target.required_skills.iter().filter(|s| !s.optional));
+            }
+        }
+    }
+    requirements
+        .into_iter()
+        .map(|(queue, skills)| {
+            let qualified = agents.iter().filter(|agent| {
+                skills.iter().all(|skill| {
+                    let level = agent.skills.get(&skill.name).copied().unwrap_or(0);
+                    level >= skill.min_level.max(1)
+                })
+            });
+            (queue, qualified.map(|a| a.capacity).sum())
+        })
+        .collect()
+}
+
 /// Erlang C for an M/M/c queue: the chance an arrival waits, and the mean wait in
 /// seconds. `None` when there are no servers or the offered load reaches them.
 pub fn erlang_c(arrivals_per_second: f64, handle_seconds: f64, servers: u32) -> Option<(f64, f64)> {
