@@ -6,5 +6,6 @@
 pub mod conversation;
 pub mod decision;
 pub mod handoff;
+pub mod knowledge;
 pub mod routing;
 pub mod triage;
