@@ -364,65 +364,65 @@ mod tests {
     }
 
     #[test]
-    fn bad_files_are_reported_with_what_is_wrong() {
-        let front = |lines: &str| format!("---\n{lines}\n---\nbody");
-        let base = "id: a\ntitle: T\nlanguage: en";
+    fn a_file_without_closed_front_matter_is_rejected() {
         let cases = [
-            ("# Just a heading".to_owned(), ArticleProblem::NoFrontMatter),
-            ("".to_owned(), ArticleProblem::NoFrontMatter),
+            ("# Just a heading", ArticleProblem::NoFrontMatter),
+            ("", ArticleProblem::NoFrontMatter),
             (
-                "---\nid: a\ntitle: T\n".to_owned(),
+                "---\nid: a\ntitle: T\n",
                 ArticleProblem::UnclosedFrontMatter,
             ),
+            ("---", ArticleProblem::UnclosedFrontMatter),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(problem(text), expected, "case {text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_reported_with_what_is_wrong() {
+        use ArticleProblem as P;
+        let only = |lines: &str| format!("---\n{lines}\n---\nbody");
+        let extra = |lines: &str| only(&format!("id: a\ntitle: T\nlanguage: en\n{lines}"));
+        let nested = "expected `key: value` (nested YAML is not supported)";
+        let cases = [
+            (only("title: T\nlanguage: en"), P::MissingField("id")),
+            (only("id: a\nlanguage: en"), P::MissingField("title")),
             (
-                front("title: T\nlanguage: en"),
-                ArticleProblem::MissingField("id"),
+                only("id: a\ntitle: \"\"\nlanguage: en"),
+                P::MissingField("title"),
+            ),
+            (only("id: a\ntitle: T"), P::MissingField("language")),
+            (
+                only("id: Card_Lost\ntitle: T\nlanguage: en"),
+                P::IdNotKebabCase("Card_Lost".into()),
             ),
             (
-                front("id: a\nlanguage: en"),
-                ArticleProblem::MissingField("title"),
+                only("id: a--b\ntitle: T\nlanguage: en"),
+                P::IdNotKebabCase("a--b".into()),
             ),
             (
-                front("id: a\ntitle: \"\"\nlanguage: en"),
-                ArticleProblem::MissingField("title"),
+                only("id: a\ntitle: T\nlanguage: English"),
+                P::BadLanguage("English".into()),
             ),
             (
-                front("id: a\ntitle: T"),
-                ArticleProblem::MissingField("language"),
+                extra("updated: 3 Dec 2026"),
+                P::BadDate("3 Dec 2026".into()),
             ),
             (
-                front("id: Card_Lost\ntitle: T\nlanguage: en"),
-                ArticleProblem::IdNotKebabCase("Card_Lost".into()),
+                extra("updated: 2026-13-01"),
+                P::BadDate("2026-13-01".into()),
             ),
             (
-                front("id: card--lost\ntitle: T\nlanguage: en"),
-                ArticleProblem::IdNotKebabCase("card--lost".into()),
+                extra("tags: [cards, security"),
+                P::BadTags("[cards, security".into()),
             ),
+            (extra("id: b"), P::DuplicateField("id".into())),
             (
-                front("id: a\ntitle: T\nlanguage: English"),
-                ArticleProblem::BadLanguage("English".into()),
-            ),
-            (
-                front(&format!("{base}\nupdated: 3 Dec 2026")),
-                ArticleProblem::BadDate("3 Dec 2026".into()),
-            ),
-            (
-                front(&format!("{base}\nupdated: 2026-13-01")),
-                ArticleProblem::BadDate("2026-13-01".into()),
-            ),
-            (
-                front(&format!("{base}\ntags: [cards, security")),
-                ArticleProblem::BadTags("[cards, security".into()),
-            ),
-            (
-                front(&format!("{base}\nid: b")),
-                ArticleProblem::DuplicateField("id".into()),
-            ),
-            (
-                front(&format!("{base}\ntags:\n  - cards")),
-                ArticleProblem::MalformedLine {
+                extra("tags:\n  - cards"),
+                P::MalformedLine {
                     line: 6,
-                    reason: "expected `key: value` (nested YAML is not supported)".into(),
+                    reason: nested.into(),
                 },
             ),
         ];

@@ -1,10 +1,12 @@
-//! The help centre as retrieval sees it: articles and the cited passages they are cut
-//! into.
+//! The help centre as retrieval sees it: articles, the cited passages they are cut
+//! into, the sparse lexical vectors of those passages, and the fusion of ranked lists.
 //!
 //! This is the pure core under grounded answers. Articles are parsed from Markdown
 //! with front matter ([`article`]) and cut into passages along their headings
 //! ([`chunk`]), with token counts from a [`TokenCounter`] ([`tokens`]) and citation
-//! URLs from [`citation`].
+//! URLs from [`citation`]. Passages and queries become BM25-style sparse vectors
+//! ([`sparse`]), and the sparse and dense result lists are merged by reciprocal rank
+//! fusion ([`fusion`]).
 //!
 //! Nothing here talks to the vector store, an encoder or the network, reads a clock or
 //! logs; [`load_dir`] is the single function that reads files, and it only reads. The
@@ -13,6 +15,8 @@
 pub mod article;
 pub mod chunk;
 pub mod citation;
+pub mod fusion;
+pub mod sparse;
 pub mod tokens;
 
 pub use article::{
@@ -21,6 +25,8 @@ pub use article::{
 };
 pub use chunk::{Chunk, ChunkSettings, ChunkSettingsError, chunk_article};
 pub use citation::{ARTICLE_URL, article_url, heading_slug};
+pub use fusion::{Contribution, DEFAULT_RRF_K, Fused, RankedList, reciprocal_rank_fusion};
+pub use sparse::{SparseEncoder, SparseVector, encode_query};
 pub use tokens::{TokenCounter, WordPieceEstimate};
 
 #[cfg(test)]

@@ -99,3 +99,27 @@ fn a_missing_directory_is_reported_by_path() {
         "{error}"
     );
 }
+
+#[test]
+fn every_shipped_chunk_gets_a_clean_sparse_vector() {
+    let chunks: Vec<Chunk> = shipped()
+        .iter()
+        .flat_map(|a| chunk_article(a, &ChunkSettings::default(), &WordPieceEstimate))
+        .collect();
+    let average = sparse::average_length(chunks.iter().map(|c| c.embed_text.as_str()));
+    assert!(average > 10.0, "{average}");
+
+    let encoder = SparseEncoder::new(average);
+    for chunk in &chunks {
+        let vector = encoder.encode_document(&chunk.embed_text);
+        let sorted = vector.indices.windows(2).all(|w| w[0] < w[1]);
+        assert!(sorted, "{} chunk {}", chunk.article_id, chunk.index);
+        assert_eq!(vector.indices.len(), vector.values.len());
+        assert!(
+            !vector.is_empty(),
+            "{} chunk {}",
+            chunk.article_id,
+            chunk.index
+        );
+    }
+}
