@@ -11,5 +11,6 @@ mod conversations;
 mod events;
 mod helpers;
 mod operations;
+mod pages;
 mod routing;
 mod rules;

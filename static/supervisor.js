@@ -1,0 +1,757 @@
+// The supervisor's page: a live view of queues and agents polled every few seconds,
+// the routing rules (draft, validate, compare, simulate, publish, roll back), the team's
+// skills and capacity, why a conversation went where it went, hand assignment, and the
+// audit log. It signs in with a supervisor's API token kept for this tab only.
+//
+// Server data only ever reaches the page through textContent or text nodes, never as
+// markup: much of it (queue names, notes, rule documents) is typed by people. The
+// token is never logged.
+(function () {
+  "use strict";
+
+  const TOKEN_KEY = "frontdesk.staff_token";
+  const LIVE_EVERY_MS = 5000;
+  const AUDIT_PAGE = 50;
+  const $ = (id) => document.getElementById(id);
+
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  let me = null;
+  let tab = "live";
+  let liveTimer = null;
+  let livePolling = false;
+  let editorTouched = false;
+  let inForceDocument = "";
+  let auditAfter = 0;
+  let shownConversation = null;
+  const agentNames = new Map();
+  let agents = [];
+
+  // Building blocks.
+
+  // Makes an element; strings among the children become text nodes, never markup.
+  function el(tag, className, ...children) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    for (const child of children) {
+      if (child === null || child === undefined || child === "") continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function button(label, className, onClick) {
+    const b = el("button", className, label);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function row(cells, classes) {
+    const tr = el("tr");
+    cells.forEach((cell, i) => tr.append(el("td", (classes && classes[i]) || "", cell)));
+    return tr;
+  }
+
+  function emptyRow(body, columns, text) {
+    const td = el("td", "empty", text);
+    td.colSpan = columns;
+    body.append(el("tr", "", td));
+  }
+
+  function shortId(id) {
+    return id ? id.slice(0, 8) : "";
+  }
+
+  function agentName(id) {
+    return agentNames.get(id) || shortId(id);
+  }
+
+  // Times arrive as RFC 3339 text or as milliseconds since the epoch.
+  function when(value) {
+    if (value === null || value === undefined) return "";
+    return new Date(value).toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    const s = Math.round(seconds);
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+
+  function skillsText(skills) {
+    return Object.entries(skills || {}).map(([name, level]) => name + "=" + level).join(", ");
+  }
+
+  function valueText(value) {
+    if (typeof value === "string") return value;
+    if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
+    return JSON.stringify(value);
+  }
+
+  function pretty(value) {
+    return el("pre", "json", JSON.stringify(value, null, 2));
+  }
+
+  // The API's error body, `{"error": {"code", "message", "problems"?}}`, as an exception.
+  class ApiFailure extends Error {
+    constructor(status, body) {
+      const error = (body && body.error) || {};
+      super(error.message || "the server answered " + status);
+      this.status = status;
+      this.code = error.code || "http_" + status;
+      this.problems = error.problems || [];
+    }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, headers: { authorization: "Bearer " + token } };
+    if (body !== undefined) {
+      init.headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (networkError) {
+      throw new ApiFailure(0, { error: { code: "network", message: "the server cannot be reached" } });
+    }
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch (notJson) {
+      parsed = null;
+    }
+    if (!response.ok) throw new ApiFailure(response.status, parsed);
+    return parsed;
+  }
+
+  function banner(text, kind) {
+    $("banner").className = "banner " + kind;
+    $("banner-text").textContent = text;
+    $("banner").hidden = false;
+  }
+
+  // Shows an API error to the person; a 401 means the token no longer works.
+  function report(error) {
+    if (error.status === 401) {
+      signOut("Signed out: " + error.message);
+      return;
+    }
+    banner(error.message + (error.code ? " (" + error.code + ")" : ""), "error");
+  }
+
+  function inform(text) {
+    banner(text, "info");
+  }
+
+  // Signing in, out, and moving between tabs.
+
+  function showLogin(message) {
+    $("login").hidden = false;
+    $("app").hidden = true;
+    for (const id of ["tabs", "whoami", "sign-out"]) $(id).hidden = true;
+    $("login-error").textContent = message || "";
+    $("token").focus();
+  }
+
+  async function signIn() {
+    try {
+      me = await api("GET", "/api/v1/me");
+    } catch (error) {
+      if (error.status === 401) forgetToken();
+      showLogin("Could not sign in: " + error.message);
+      return;
+    }
+    if (me.role !== "supervisor") {
+      forgetToken();
+      showLogin("This page needs a supervisor's token; agents work in the console at /console.");
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("login").hidden = true;
+    $("app").hidden = false;
+    for (const id of ["tabs", "whoami", "sign-out"]) $(id).hidden = false;
+    $("whoami").textContent = me.name;
+    show(location.hash.slice(1) || "live");
+  }
+
+  function forgetToken() {
+    token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+
+  function signOut(message) {
+    forgetToken();
+    me = null;
+    clearTimeout(liveTimer);
+    $("banner").hidden = true;
+    showLogin(message);
+  }
+
+  const loaders = {
+    live: pollLive,
+    rules: loadRules,
+    team: loadTeam,
+    conversation: loadAgentChoices,
+    audit: () => loadAudit(true),
+  };
+
+  function show(name) {
+    if (!token) return;
+    if (!loaders[name]) name = "live";
+    tab = name;
+    if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+    for (const section of document.querySelectorAll("main > section")) {
+      section.hidden = section.id !== "tab-" + name;
+    }
+    for (const b of document.querySelectorAll("#tabs button")) {
+      b.classList.toggle("active", b.dataset.tab === name);
+    }
+    clearTimeout(liveTimer);
+    loaders[name]();
+  }
+
+  // Live view.
+
+  // One poll at a time; a hidden tab stops polling until it is shown again.
+  async function pollLive() {
+    clearTimeout(liveTimer);
+    if (!token || tab !== "live" || livePolling) return;
+    livePolling = true;
+    try {
+      renderLive(await api("GET", "/api/v1/supervisor/live"));
+    } catch (error) {
+      report(error);
+    } finally {
+      livePolling = false;
+    }
+    if (token && tab === "live" && !document.hidden) {
+      liveTimer = setTimeout(pollLive, LIVE_EVERY_MS);
+    }
+  }
+
+  function renderLive(live) {
+    for (const a of live.agents) agentNames.set(a.id, a.name);
+    const waiting = live.queues.reduce((sum, q) => sum + q.waiting, 0);
+    $("live-status").textContent = "Updated " + when(live.at) + " · " + waiting + " waiting · " +
+      live.assigned + " with an agent · refreshes every " + LIVE_EVERY_MS / 1000 + " s";
+    const queues = $("queues");
+    queues.replaceChildren();
+    if (live.queues.length === 0) queues.append(el("div", "panel empty", "Nobody is waiting."));
+    for (const queue of live.queues) queues.append(queuePanel(queue));
+    const body = $("live-agents");
+    body.replaceChildren();
+    if (live.agents.length === 0) emptyRow(body, 8, "No agents yet.");
+    for (const a of live.agents) body.append(agentRow(a));
+  }
+
+  function queuePanel(queue) {
+    const head = el("div", "queue-head",
+      el("span", "name", queue.queue || "(no queue)"),
+      el("span", "", el("span", "figure", queue.waiting), " waiting"),
+      el("span", "", "longest ",
+        el("span", "figure" + (queue.longest_wait_seconds > 300 ? " late" : ""),
+          duration(queue.longest_wait_seconds))));
+    const body = el("tbody");
+    for (const c of queue.conversations) {
+      body.append(row([
+        el("code", "", shortId(c.id)), c.state, duration(c.waiting_seconds), c.priority,
+        c.language || "", c.handoff_reason || "",
+        button("Open", "small plain", () => openConversation(c.id, c)),
+      ], ["", "", "num", "num"]));
+    }
+    const table = el("table", "",
+      el("thead", "", el("tr", "", ...["Id", "State", "Waiting", "Priority", "Lang", "Reason", ""]
+        .map((h) => el("th", "", h)))),
+      body);
+    return el("div", "panel", head, table);
+  }
+
+  function agentRow(a) {
+    const ratio = a.capacity > 0 ? Math.min(1, a.active / a.capacity) : 1;
+    const fill = el("span", ratio >= 1 ? "full" : "");
+    fill.style.width = Math.round(ratio * 100) + "%";
+    const seen = a.last_seen_at ? when(a.last_seen_at) : "never";
+    return row([
+      a.name, a.role, el("span", "badge " + a.presence, a.presence),
+      a.active + " / " + a.capacity, el("div", "bar", fill),
+      skillsText(a.skills), (a.languages || []).join(", "), seen,
+    ], ["", "", "", "num"]);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && tab === "live" && token) pollLive();
+  });
+
+  // Rules.
+
+  async function loadRules() {
+    try {
+      renderRules(await api("GET", "/api/v1/rules"));
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function renderRules(overview) {
+    const force = overview.in_force;
+    inForceDocument = force.document;
+    $("in-force").textContent = force.version === null
+      ? "No version published yet: the " + force.source + " rules apply."
+      : "Version " + force.version + " (published).";
+    if (!editorTouched) $("editor").value = force.document;
+    $("rollback").disabled = overview.publications.length < 2;
+
+    const versions = $("versions");
+    versions.replaceChildren();
+    if (overview.versions.length === 0) emptyRow(versions, 6, "No versions saved yet.");
+    for (const v of overview.versions) versions.append(versionRow(v, force.version));
+
+    const publications = $("publications");
+    publications.replaceChildren();
+    if (overview.publications.length === 0) emptyRow(publications, 4, "Nothing published yet.");
+    for (const p of overview.publications) {
+      publications.append(row([p.version, p.kind, p.published_by ? agentName(p.published_by) : "",
+        when(p.published_at)], ["num"]));
+    }
+  }
+
+  function versionRow(v, inForce) {
+    const actions = el("div", "toolbar",
+      button("Open", "small plain", () => openVersion(v.version)),
+      button("Simulate", "small plain", () => simulate(v.version)),
+      button("Publish", "small", () => publish(v.version)));
+    const number = v.version === inForce ? el("strong", "", v.version + " ✓") : v.version;
+    return row([number, v.note, v.based_on === null ? "" : v.based_on, when(v.created_at),
+      v.last_published_at ? when(v.last_published_at) : "", actions], ["num"]);
+  }
+
+  function showProblems(problems, message) {
+    const box = $("editor-result");
+    box.replaceChildren(el("p", "", message));
+    box.append(el("ul", "problems", ...problems.map((p) => el("li", "", p))));
+  }
+
+  function diffView(lines) {
+    if (lines.length === 0) return el("p", "muted", "No difference from the rules in force.");
+    const box = el("div", "diff");
+    for (const line of lines) {
+      box.append(el("div", line.op === "+" ? "add" : "del",
+        line.op + " " + String(line.line).padStart(4) + "  " + line.text));
+    }
+    return box;
+  }
+
+  $("editor").addEventListener("input", () => (editorTouched = true));
+
+  $("reset-editor").addEventListener("click", () => {
+    $("editor").value = inForceDocument;
+    editorTouched = false;
+    $("editor-result").replaceChildren();
+  });
+
+  $("save-draft").addEventListener("click", async () => {
+    const body = { document: $("editor").value, note: $("draft-note").value };
+    try {
+      const saved = await api("POST", "/api/v1/rules/versions", body);
+      $("draft-note").value = "";
+      $("editor-result").replaceChildren(
+        el("p", "", "Saved as version " + saved.version.version +
+          " (not in force yet). Difference from the rules in force:"),
+        diffView(saved.diff_from_in_force));
+      loadRules();
+    } catch (error) {
+      if (error.problems.length) showProblems(error.problems, error.message + ":");
+      else report(error);
+    }
+  });
+
+  async function openVersion(version) {
+    try {
+      const body = await api("GET", "/api/v1/rules/versions/" + version);
+      $("editor").value = body.version.document || "";
+      editorTouched = true;
+      $("editor-result").replaceChildren(
+        el("p", "", "Version " + version + " loaded into the editor (" + (body.version.note || "no note") +
+          "). Difference from the rules in force:"),
+        diffView(body.diff_from_in_force));
+      $("editor").scrollIntoView({ behavior: "smooth" });
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function simulationOptions() {
+    const body = {};
+    for (const [field, id] of [["from", "sim-from"], ["to", "sim-to"]]) {
+      const value = $(id).value;
+      if (value) body[field] = new Date(value).toISOString().replace(/\.\d{3}Z$/, "Z");
+    }
+    const handle = $("sim-handle").value;
+    if (handle !== "") body.average_handle_seconds = Number(handle);
+    return body;
+  }
+
+  async function simulate(version) {
+    try {
+      const result = await api("POST", "/api/v1/rules/versions/" + version + "/simulate", simulationOptions());
+      renderSimulation(version, result.simulation);
+    } catch (error) {
+      if (error.problems.length) showProblems(error.problems, "Version " + version + ": " + error.message);
+      else report(error);
+    }
+  }
+
+  function renderSimulation(version, sim) {
+    const result = sim.report;
+    $("simulation-panel").hidden = false;
+    $("simulation-title").textContent = "Simulation of version " + version;
+    const span = sim.from ? when(sim.from) + " to " + when(sim.to) : "no stored decisions in the window";
+    const box = $("simulation");
+    box.replaceChildren(el("p", "muted", result.cases + " decisions replayed (" + span + "), " +
+      sim.skipped + " unreadable left out, handle time " + duration(sim.average_handle_seconds) + "."));
+
+    const hits = el("tbody");
+    for (const [rule, count] of Object.entries(result.hits_per_rule)) hits.append(row([rule, count], ["", "num"]));
+    const counts = el("tbody");
+    if (result.move_counts.length === 0) emptyRow(counts, 3, "Nothing would move.");
+    for (const m of result.move_counts) {
+      counts.append(row([m.from || "bot", m.to || "bot", m.count], ["", "", "num"]));
+    }
+    const queues = el("tbody");
+    if (Object.keys(result.queues).length === 0) emptyRow(queues, 6, "No queue receives work.");
+    for (const [name, q] of Object.entries(result.queues)) queues.append(forecastRow(name, q));
+    const moves = el("tbody");
+    for (const m of result.moves) {
+      moves.append(row([el("code", "", shortId(m.conversation_id)), m.from || "bot", m.to || "bot", m.rule]));
+    }
+
+    box.append(el("div", "grid2",
+      el("div", "", el("h3", "", "Hits per rule"), table(["Rule", "Hits"], hits, [1])),
+      el("div", "", el("h3", "", "Moves"), table(["From", "To", "Cases"], counts, [2]))));
+    box.append(el("h3", "", "Queue forecasts"),
+      table(["Queue", "Cases", "Arrivals / h", "Slots", "Load (erlangs)", "Expected wait"], queues, [1, 2, 3, 4]));
+    if (result.moves.length) {
+      box.append(el("h3", "", "Conversations that would move"), table(["Id", "From", "To", "Rule"], moves));
+    }
+    $("simulation-panel").scrollIntoView({ behavior: "smooth" });
+  }
+
+  function forecastRow(name, q) {
+    const wait = q.expected_wait_seconds === null ? "overloaded: the line grows"
+      : duration(q.expected_wait_seconds) + (q.probability_of_waiting === null ? ""
+        : " (" + Math.round(q.probability_of_waiting * 100) + "% wait)");
+    return row([name, q.conversations, q.arrivals_per_hour.toFixed(1), q.servers,
+      q.offered_load_erlangs.toFixed(2), wait], ["", "num", "num", "num", "num"]);
+  }
+
+  function table(headings, body, numeric) {
+    const head = el("tr");
+    headings.forEach((h, i) => head.append(el("th", numeric && numeric.includes(i) ? "num" : "", h)));
+    return el("table", "", el("thead", "", head), body);
+  }
+
+  async function publish(version) {
+    if (!confirm("Put version " + version + " in force for the next message?")) return;
+    try {
+      const result = await api("POST", "/api/v1/rules/versions/" + version + "/publish");
+      inform("Version " + result.in_force + " is in force.");
+      editorTouched = false;
+      loadRules();
+    } catch (error) {
+      if (error.problems.length) showProblems(error.problems, "Version " + version + ": " + error.message);
+      else report(error);
+    }
+  }
+
+  $("rollback").addEventListener("click", async () => {
+    if (!confirm("Put the previously published version back in force?")) return;
+    try {
+      const result = await api("POST", "/api/v1/rules/rollback");
+      inform("Rolled back: version " + result.in_force + " is in force.");
+      editorTouched = false;
+      loadRules();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  // Team.
+
+  async function loadAgents() {
+    const body = await api("GET", "/api/v1/agents");
+    agents = body.agents;
+    for (const a of agents) agentNames.set(a.id, a.name);
+    return agents;
+  }
+
+  async function loadTeam() {
+    try {
+      await loadAgents();
+    } catch (error) {
+      report(error);
+      return;
+    }
+    const body = $("team");
+    body.replaceChildren();
+    if (agents.length === 0) emptyRow(body, 8, "Nobody in the team yet.");
+    for (const a of agents) body.append(teamRow(a));
+  }
+
+  function teamRow(a) {
+    const skills = el("input", "skills");
+    skills.value = skillsText(a.skills);
+    skills.setAttribute("aria-label", "Skills of " + a.name);
+    const capacity = el("input", "capacity");
+    capacity.type = "number";
+    capacity.min = "0";
+    capacity.max = "50";
+    capacity.value = a.capacity;
+    capacity.setAttribute("aria-label", "Capacity of " + a.name);
+    const save = button("Save", "small", () => saveAgent(a, skills, capacity));
+    return row([a.name, a.role, el("span", "badge " + a.presence, a.presence), a.languages.join(", "),
+      a.teams.join(", "), skills, capacity, save]);
+  }
+
+  // `cards=3, general=1` as the API's map; null when it cannot be read.
+  function parseSkills(text) {
+    const skills = {};
+    for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const match = /^([^=\s]+)\s*=\s*(\d+)$/.exec(part);
+      if (!match) return null;
+      skills[match[1]] = Number(match[2]);
+    }
+    return skills;
+  }
+
+  async function saveAgent(agent, skillsInput, capacityInput) {
+    const skills = parseSkills(skillsInput.value);
+    if (skills === null) {
+      banner("Skills of " + agent.name + " must be written name=level, separated by commas.", "error");
+      return;
+    }
+    try {
+      const body = { skills, capacity: Number(capacityInput.value) };
+      const updated = await api("PATCH", "/api/v1/agents/" + encodeURIComponent(agent.id), body);
+      skillsInput.value = skillsText(updated.skills);
+      capacityInput.value = updated.capacity;
+      inform(updated.name + " saved: capacity " + updated.capacity + ", skills " +
+        (skillsText(updated.skills) || "none") + ".");
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  // A conversation's decisions, and moving it by hand.
+
+  async function loadAgentChoices() {
+    try {
+      await loadAgents();
+    } catch (error) {
+      report(error);
+      return;
+    }
+    const select = $("assign-agent");
+    const chosen = select.value;
+    select.replaceChildren();
+    for (const a of agents) {
+      const option = el("option", "", a.name + " (" + a.presence + ")");
+      option.value = a.id;
+      select.append(option);
+    }
+    if (chosen) select.value = chosen;
+  }
+
+  function openConversation(id, seen) {
+    $("conversation-id").value = id;
+    show("conversation");
+    describe(seen);
+    loadDecisions(id);
+  }
+
+  function describe(c) {
+    $("conversation-state").textContent = c ? "Conversation " + c.id + ": " + c.state +
+      (c.queue ? " in " + c.queue : "") +
+      (c.assigned_agent_id ? " with " + agentName(c.assigned_agent_id) : "") +
+      (c.waiting_seconds !== undefined ? ", waiting " + duration(c.waiting_seconds) : "") +
+      (c.handoff_reason ? " (" + c.handoff_reason + ")" : "") + "." : "";
+  }
+
+  $("conversation-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = $("conversation-id").value.trim();
+    if (id) {
+      describe(null);
+      loadDecisions(id);
+    }
+  });
+
+  async function loadDecisions(id) {
+    shownConversation = id;
+    try {
+      const body = await api("GET", "/api/v1/conversations/" + encodeURIComponent(id) + "/decisions");
+      if (shownConversation !== id) return;
+      renderDecisions(body.decisions);
+      renderOffers(body.offers);
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function renderDecisions(decisions) {
+    const box = $("decisions");
+    box.replaceChildren();
+    if (decisions.length === 0) box.append(el("p", "empty", "No routing decisions stored."));
+    for (const d of decisions) box.append(decisionCard(d));
+  }
+
+  function decisionCard(d) {
+    const x = d.explanation || {};
+    const card = el("div", "decision",
+      el("div", "head", when(d.created_at) + " · rule " + (d.rule_name || "default") + " · " + d.action +
+        (d.queue ? " → " + d.queue + " (priority " + d.priority + ")" : "")));
+    const misses = (x.earlier_rules || []).map((m) =>
+      m.name + ": " + (m.outcome === "false" ? "condition false" : "error, " + valueText(m.outcome.error)));
+    const boosts = (x.boosts || []).map((b) => b.name + " +" + b.add);
+    card.append(el("dl", "",
+      el("dt", "", "Matched"), el("dd", "", el("code", "", x.matched_condition || "(default)")),
+      el("dt", "", "Earlier rules"), el("dd", "", misses.length ? list(misses) : "none"),
+      el("dt", "", "Boosts"), el("dd", "", boosts.join(", ") || "none")));
+    card.append(el("h3", "", "Facts read"), factsTable(x.context || {}));
+    if (x.action) card.append(el("h3", "", "Action"), pretty(x.action));
+    if (x.agent_search) {
+      const s = x.agent_search;
+      card.append(el("h3", "", "Agent search in " + s.queue + (s.skills_relaxed ? " (skills relaxed)" : "")),
+        candidatesTable(s.candidates, s.chosen));
+    }
+    return card;
+  }
+
+  function list(items) {
+    return el("ul", "", ...items.map((item) => el("li", "", item)));
+  }
+
+  function factsTable(context) {
+    const body = el("tbody");
+    const entries = Object.entries(context);
+    if (entries.length === 0) emptyRow(body, 2, "none");
+    for (const [name, value] of entries) body.append(row([el("code", "", name), valueText(value)]));
+    return table(["Fact", "Value"], body);
+  }
+
+  // Decisions store each candidate flat; offers keep the verdict in a field of its own.
+  function candidatesTable(candidates, chosen) {
+    const body = el("tbody");
+    if (!candidates || candidates.length === 0) emptyRow(body, 3, "No agents to consider.");
+    for (const c of candidates || []) {
+      const v = c.verdict && typeof c.verdict === "object" ? c.verdict : c;
+      const details = Object.entries(v)
+        .filter(([key]) => key !== "agent_id" && key !== "verdict")
+        .map(([key, value]) => key.replace(/_/g, " ") + " " + valueText(value)).join(", ");
+      const name = agentName(c.agent_id) + (c.agent_id === chosen ? " (chosen)" : "");
+      body.append(row([name, el("span", "badge " + v.verdict, v.verdict), details]));
+    }
+    return table(["Agent", "Verdict", "Why"], body);
+  }
+
+  function renderOffers(offers) {
+    const box = $("offers");
+    box.replaceChildren();
+    if (offers.length === 0) box.append(el("p", "empty", "No offers made."));
+    for (const o of offers) {
+      const x = o.explanation || {};
+      box.append(el("div", "decision",
+        el("div", "head", when(o.created_at) + " · " + agentName(o.agent_id) + " · " + o.status),
+        el("p", "muted", "Queue " + o.queue + " · expires " + when(o.expires_at) +
+          (o.decided_at ? " · decided " + when(o.decided_at) : "") +
+          (x.skills_relaxed ? " · skills relaxed" : "")),
+        candidatesTable(x.candidates, x.chosen)));
+    }
+  }
+
+  async function byHand(path, body, what) {
+    const id = $("conversation-id").value.trim();
+    if (!id) {
+      banner("Give a conversation id first.", "error");
+      return;
+    }
+    try {
+      const result = await api("POST", "/api/v1/supervisor/conversations/" + encodeURIComponent(id) + path, body);
+      describe(result.conversation);
+      inform("Conversation " + shortId(id) + " " + what + ".");
+      loadDecisions(id);
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  $("assign").addEventListener("click", () => {
+    const agent = $("assign-agent").value;
+    if (agent) byHand("/assign", { agent_id: agent }, "assigned to " + agentName(agent));
+  });
+
+  $("move").addEventListener("click", () => {
+    const queue = $("move-queue").value.trim();
+    if (!queue) {
+      banner("Give the queue to move to.", "error");
+      return;
+    }
+    const body = { queue };
+    const priority = $("move-priority").value;
+    if (priority !== "") body.priority = Number(priority);
+    byHand("/move", body, "moved to " + queue);
+  });
+
+  // Audit log, oldest first, a page at a time.
+
+  async function loadAudit(fromStart) {
+    if (fromStart) auditAfter = 0;
+    try {
+      if (agents.length === 0) await loadAgents();
+      const body = await api("GET", "/api/v1/audit?after=" + auditAfter + "&limit=" + AUDIT_PAGE);
+      const rows = $("audit");
+      if (fromStart) rows.replaceChildren();
+      if (fromStart && body.entries.length === 0) emptyRow(rows, 6, "Nothing audited yet.");
+      for (const entry of body.entries) {
+        rows.append(row([entry.id, when(entry.created_at),
+          entry.actor_kind + (entry.actor_id ? " " + agentName(entry.actor_id) : ""), entry.action,
+          entry.subject_kind + (entry.subject_id ? " " + shortId(entry.subject_id) : ""),
+          el("code", "", JSON.stringify(entry.detail))], ["num"]));
+        auditAfter = entry.id;
+      }
+      $("audit-more").hidden = body.entries.length < AUDIT_PAGE;
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  $("audit-reload").addEventListener("click", () => loadAudit(true));
+  $("audit-more").addEventListener("click", () => loadAudit(false));
+
+  // Wiring.
+
+  for (const b of document.querySelectorAll("#tabs button")) {
+    b.addEventListener("click", () => show(b.dataset.tab));
+  }
+
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("token").value.trim();
+    $("token").value = "";
+    if (!value.startsWith("fda_")) {
+      $("login-error").textContent = "An API token starts with fda_.";
+      return;
+    }
+    token = value;
+    signIn();
+  });
+
+  $("sign-out").addEventListener("click", () => signOut(""));
+  $("banner-close").addEventListener("click", () => ($("banner").hidden = true));
+
+  if (token) signIn();
+  else showLogin("");
+})();
