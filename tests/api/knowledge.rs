@@ -86,30 +86,27 @@ fn ingesting_the_shipped_help_centre_indexes_every_article() {
     let _ = std::fs::remove_dir_all(data);
 }
 
+/// Runs `kb eval` on the toy set with extra arguments and returns its report.
+fn eval_toy_set(name: &str, extra: &[&str]) -> Value {
+    let dir = scratch(name);
+    let (kb, queries) = toy_set(&dir);
+    let mut args = vec!["kb", "eval", "--kb", &kb, "--queries", &queries];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = frontdesk(&args);
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(ok, "kb eval failed: {stderr}");
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
 #[test]
 fn lexical_evaluation_prints_recall_and_latency() {
-    let dir = scratch("lexical");
-    let (kb, queries) = toy_set(&dir);
-    let args = [
-        "kb",
-        "eval",
-        "--kb",
-        &kb,
-        "--queries",
-        &queries,
-        "--lexical-only",
-    ];
-    let (ok, stdout, stderr) = frontdesk(&args);
-    assert!(ok, "kb eval failed: {stderr}");
-
-    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let report = eval_toy_set("lexical", &["--lexical-only"]);
     assert_eq!(report["n"], 3);
     assert_eq!(report["retrieval"], "sparse");
     assert_eq!(report["recall_at_1"], 1.0, "{report}");
     for field in ["recall_at_5", "mrr", "p50_ms", "p99_ms"] {
         assert!(report[field].is_number(), "{field} missing from {report}");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -120,26 +117,10 @@ fn hybrid_evaluation_uses_the_installed_encoder() {
         "no sentence encoder in {}: run `cargo run -- models install` (README, Test)",
         model.display()
     );
-    let dir = scratch("hybrid");
-    let (kb, queries) = toy_set(&dir);
     let model_arg = model.to_str().expect("utf-8 path");
-    let args = [
-        "kb",
-        "eval",
-        "--kb",
-        &kb,
-        "--queries",
-        &queries,
-        "--model-dir",
-        model_arg,
-    ];
-    let (ok, stdout, stderr) = frontdesk(&args);
-    assert!(ok, "kb eval failed: {stderr}");
-
-    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let report = eval_toy_set("hybrid", &["--model-dir", model_arg]);
     assert_eq!(report["retrieval"], "hybrid");
     assert_eq!(report["recall_at_1"], 1.0, "{report}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
