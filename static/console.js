@@ -1,19 +1,19 @@
 // The agent console. The agent signs in with an API token kept for this tab only
 // (sessionStorage); the page follows the console WebSocket, which pushes offers and the
 // events of the agent's conversations and, while open, counts as the presence
-// heartbeat. Every action is a call to the REST API.
+// heartbeat. Every action is a call to the REST API. The token, the API call and the
+// element helpers come from staff.js, which the page loads first.
 //
 // Message text is written by customers: server data only ever reaches the page through
 // textContent or text nodes, never as markup. The token is never logged.
 (function () {
   "use strict";
 
-  const TOKEN_KEY = "frontdesk.staff_token";
   const TYPING_EVERY_MS = 2500;
   const PING_EVERY_MS = 25000;
-  const $ = (id) => document.getElementById(id);
+  const { $, el, button, shortId, api, inform } = window.staff;
+  const report = window.staff.reporter(signOut);
 
-  let token = sessionStorage.getItem(TOKEN_KEY);
   let me = null;
   let socket = null;
   let retryDelay = 500;
@@ -31,28 +31,6 @@
 
   // Building blocks.
 
-  // Makes an element; strings among the children become text nodes, never markup.
-  function el(tag, className, ...children) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    for (const child of children) {
-      if (child === null || child === undefined || child === "") continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
-
-  function button(label, className, onClick) {
-    const b = el("button", className, label);
-    b.type = "button";
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
-  function shortId(id) {
-    return id ? id.slice(0, 8) : "";
-  }
-
   function clock(iso) {
     if (!iso) return "";
     return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -60,58 +38,6 @@
 
   function percent(value) {
     return Math.round(value * 100) + "%";
-  }
-
-  // The API's error body, `{"error": {"code", "message"}}`, as an exception.
-  class ApiFailure extends Error {
-    constructor(status, body) {
-      const error = (body && body.error) || {};
-      super(error.message || "the server answered " + status);
-      this.status = status;
-      this.code = error.code || "http_" + status;
-    }
-  }
-
-  async function api(method, path, body) {
-    const init = { method, headers: { authorization: "Bearer " + token } };
-    if (body !== undefined) {
-      init.headers["content-type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (networkError) {
-      throw new ApiFailure(0, { error: { code: "network", message: "the server cannot be reached" } });
-    }
-    const text = await response.text();
-    let parsed = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch (notJson) {
-      parsed = null;
-    }
-    if (!response.ok) throw new ApiFailure(response.status, parsed);
-    return parsed;
-  }
-
-  function banner(text, kind) {
-    $("banner").className = "banner " + kind;
-    $("banner-text").textContent = text;
-    $("banner").hidden = false;
-  }
-
-  // Shows an API error to the person; a 401 means the token no longer works.
-  function report(error) {
-    if (error.status === 401) {
-      signOut("Signed out: " + error.message);
-      return;
-    }
-    banner(error.message + (error.code ? " (" + error.code + ")" : ""), "error");
-  }
-
-  function inform(text) {
-    banner(text, "info");
   }
 
   // Signing in and out.
@@ -137,21 +63,19 @@
       me = await api("GET", "/api/v1/me");
     } catch (error) {
       if (error.status === 401) {
-        token = null;
-        sessionStorage.removeItem(TOKEN_KEY);
+        window.staff.forgetToken();
       }
       showLogin("Could not sign in: " + error.message);
       return;
     }
-    sessionStorage.setItem(TOKEN_KEY, token);
+    window.staff.keepToken();
     showApp();
     connect();
   }
 
   function signOut(message) {
-    token = null;
+    window.staff.forgetToken();
     me = null;
-    sessionStorage.removeItem(TOKEN_KEY);
     const open = socket;
     socket = null;
     if (open) open.close();
@@ -172,7 +96,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = scheme + "//" + location.host + "/api/v1/agent/ws?access_token=" +
-      encodeURIComponent(token);
+      encodeURIComponent(window.staff.token());
     const ws = new WebSocket(url);
     socket = ws;
     setLink("connecting");
@@ -201,7 +125,7 @@
   // A refused upgrade looks like any other close; asking who we are tells a revoked
   // token apart from a server that is restarting.
   async function reconnect() {
-    if (!token) return;
+    if (!window.staff.token()) return;
     try {
       me = await api("GET", "/api/v1/me");
     } catch (error) {
@@ -210,7 +134,7 @@
         return;
       }
     }
-    if (token) connect();
+    if (window.staff.token()) connect();
   }
 
   setInterval(() => {
@@ -648,21 +572,9 @@
     }
   });
 
-  $("login-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const value = $("token").value.trim();
-    $("token").value = "";
-    if (!value.startsWith("fda_")) {
-      $("login-error").textContent = "An agent token starts with fda_.";
-      return;
-    }
-    token = value;
-    signIn();
-  });
-
+  window.staff.wireSignIn("An agent token starts with fda_.", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
-  $("banner-close").addEventListener("click", () => ($("banner").hidden = true));
 
-  if (token) signIn();
+  if (window.staff.token()) signIn();
   else showLogin("");
 })();

@@ -1,7 +1,8 @@
 // The supervisor's page: a live view of queues and agents polled every few seconds,
 // the routing rules (draft, validate, compare, simulate, publish, roll back), the team's
 // skills and capacity, why a conversation went where it went, hand assignment, and the
-// audit log. It signs in with a supervisor's API token kept for this tab only.
+// audit log. It signs in with a supervisor's API token kept for this tab only. The
+// token, the API call and the element helpers come from staff.js, loaded first.
 //
 // Server data only ever reaches the page through textContent or text nodes, never as
 // markup: much of it (queue names, notes, rule documents) is typed by people. The
@@ -9,12 +10,11 @@
 (function () {
   "use strict";
 
-  const TOKEN_KEY = "frontdesk.staff_token";
   const LIVE_EVERY_MS = 5000;
   const AUDIT_PAGE = 50;
-  const $ = (id) => document.getElementById(id);
+  const { $, el, button, shortId, api, banner, inform } = window.staff;
+  const report = window.staff.reporter(signOut);
 
-  let token = sessionStorage.getItem(TOKEN_KEY);
   let me = null;
   let tab = "live";
   let liveTimer = null;
@@ -28,24 +28,6 @@
 
   // Building blocks.
 
-  // Makes an element; strings among the children become text nodes, never markup.
-  function el(tag, className, ...children) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    for (const child of children) {
-      if (child === null || child === undefined || child === "") continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
-
-  function button(label, className, onClick) {
-    const b = el("button", className, label);
-    b.type = "button";
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
   function row(cells, classes) {
     const tr = el("tr");
     cells.forEach((cell, i) => tr.append(el("td", (classes && classes[i]) || "", cell)));
@@ -56,10 +38,6 @@
     const td = el("td", "empty", text);
     td.colSpan = columns;
     body.append(el("tr", "", td));
-  }
-
-  function shortId(id) {
-    return id ? id.slice(0, 8) : "";
   }
 
   function agentName(id) {
@@ -94,59 +72,6 @@
     return el("pre", "json", JSON.stringify(value, null, 2));
   }
 
-  // The API's error body, `{"error": {"code", "message", "problems"?}}`, as an exception.
-  class ApiFailure extends Error {
-    constructor(status, body) {
-      const error = (body && body.error) || {};
-      super(error.message || "the server answered " + status);
-      this.status = status;
-      this.code = error.code || "http_" + status;
-      this.problems = error.problems || [];
-    }
-  }
-
-  async function api(method, path, body) {
-    const init = { method, headers: { authorization: "Bearer " + token } };
-    if (body !== undefined) {
-      init.headers["content-type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (networkError) {
-      throw new ApiFailure(0, { error: { code: "network", message: "the server cannot be reached" } });
-    }
-    const text = await response.text();
-    let parsed = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch (notJson) {
-      parsed = null;
-    }
-    if (!response.ok) throw new ApiFailure(response.status, parsed);
-    return parsed;
-  }
-
-  function banner(text, kind) {
-    $("banner").className = "banner " + kind;
-    $("banner-text").textContent = text;
-    $("banner").hidden = false;
-  }
-
-  // Shows an API error to the person; a 401 means the token no longer works.
-  function report(error) {
-    if (error.status === 401) {
-      signOut("Signed out: " + error.message);
-      return;
-    }
-    banner(error.message + (error.code ? " (" + error.code + ")" : ""), "error");
-  }
-
-  function inform(text) {
-    banner(text, "info");
-  }
-
   // Signing in, out, and moving between tabs.
 
   function showLogin(message) {
@@ -161,16 +86,16 @@
     try {
       me = await api("GET", "/api/v1/me");
     } catch (error) {
-      if (error.status === 401) forgetToken();
+      if (error.status === 401) window.staff.forgetToken();
       showLogin("Could not sign in: " + error.message);
       return;
     }
     if (me.role !== "supervisor") {
-      forgetToken();
+      window.staff.forgetToken();
       showLogin("This page needs a supervisor's token; agents work in the console at /console.");
       return;
     }
-    sessionStorage.setItem(TOKEN_KEY, token);
+    window.staff.keepToken();
     $("login").hidden = true;
     $("app").hidden = false;
     for (const id of ["tabs", "whoami", "sign-out"]) $(id).hidden = false;
@@ -178,13 +103,8 @@
     show(location.hash.slice(1) || "live");
   }
 
-  function forgetToken() {
-    token = null;
-    sessionStorage.removeItem(TOKEN_KEY);
-  }
-
   function signOut(message) {
-    forgetToken();
+    window.staff.forgetToken();
     me = null;
     clearTimeout(liveTimer);
     $("banner").hidden = true;
@@ -200,7 +120,7 @@
   };
 
   function show(name) {
-    if (!token) return;
+    if (!window.staff.token()) return;
     if (!loaders[name]) name = "live";
     tab = name;
     if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
@@ -219,7 +139,7 @@
   // One poll at a time; a hidden tab stops polling until it is shown again.
   async function pollLive() {
     clearTimeout(liveTimer);
-    if (!token || tab !== "live" || livePolling) return;
+    if (!window.staff.token() || tab !== "live" || livePolling) return;
     livePolling = true;
     try {
       renderLive(await api("GET", "/api/v1/supervisor/live"));
@@ -228,7 +148,7 @@
     } finally {
       livePolling = false;
     }
-    if (token && tab === "live" && !document.hidden) {
+    if (window.staff.token() && tab === "live" && !document.hidden) {
       liveTimer = setTimeout(pollLive, LIVE_EVERY_MS);
     }
   }
@@ -283,7 +203,7 @@
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && tab === "live" && token) pollLive();
+    if (!document.hidden && tab === "live" && window.staff.token()) pollLive();
   });
 
   // Rules.
@@ -737,21 +657,9 @@
     b.addEventListener("click", () => show(b.dataset.tab));
   }
 
-  $("login-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const value = $("token").value.trim();
-    $("token").value = "";
-    if (!value.startsWith("fda_")) {
-      $("login-error").textContent = "An API token starts with fda_.";
-      return;
-    }
-    token = value;
-    signIn();
-  });
-
+  window.staff.wireSignIn("An API token starts with fda_.", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
-  $("banner-close").addEventListener("click", () => ($("banner").hidden = true));
 
-  if (token) signIn();
+  if (window.staff.token()) signIn();
   else showLogin("");
 })();

@@ -1,8 +1,9 @@
 //! The staff pages: the agent console and the supervisor's page are served from the
-//! binary, load only our own script, and that script calls the routes it depends on.
+//! binary, load only our own scripts and stylesheet, and each page's script calls the
+//! routes it depends on.
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -54,6 +55,12 @@ const PAGES: &[StaffPage] = &[
     },
 ];
 
+/// The script both staff pages load before their own.
+const SHARED_SCRIPT: &str = "/staff.js";
+
+/// The stylesheet both staff pages link before their inline styles.
+const SHARED_STYLESHEET: &str = "/staff.css";
+
 /// Fetches a path and returns its content type and body.
 async fn fetch(app: &TestApp, path: &str) -> (String, String) {
     let response = app.client.get(app.url(path)).send().await.expect("sent");
@@ -73,6 +80,44 @@ async fn each_staff_page_is_html_that_loads_its_own_script() {
         assert_eq!(content_type, "text/html; charset=utf-8", "{}", page.page);
         let tag = format!("<script src=\"{}\"></script>", page.script);
         assert!(body.contains(&tag), "{} loads {}", page.page, page.script);
+    }
+}
+
+#[tokio::test]
+async fn each_staff_page_loads_the_shared_script_first_and_the_shared_stylesheet() {
+    let app = spawn_app().await;
+    for page in PAGES {
+        let (_, body) = fetch(&app, page.page).await;
+        let shared = format!("<script src=\"{SHARED_SCRIPT}\"></script>");
+        let own = format!("<script src=\"{}\"></script>", page.script);
+        let shared_at = body.find(&shared);
+        assert!(shared_at.is_some(), "{} loads {SHARED_SCRIPT}", page.page);
+        assert!(
+            shared_at < body.find(&own),
+            "{} loads {SHARED_SCRIPT} before {}",
+            page.page,
+            page.script
+        );
+
+        let link = format!("<link rel=\"stylesheet\" href=\"{SHARED_STYLESHEET}\">");
+        let linked = body.contains(&link);
+        assert!(linked, "{} links {SHARED_STYLESHEET}", page.page);
+    }
+}
+
+#[tokio::test]
+async fn shared_staff_files_are_served_with_their_content_type_and_nosniff() {
+    let app = spawn_app().await;
+    let cases = [
+        (SHARED_SCRIPT, "text/javascript; charset=utf-8"),
+        (SHARED_STYLESHEET, "text/css; charset=utf-8"),
+    ];
+    for (path, expected) in cases {
+        let response = app.client.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers[CONTENT_TYPE], expected, "{path}");
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
     }
 }
 
@@ -107,6 +152,7 @@ async fn staff_pages_load_nothing_from_elsewhere_and_cannot_be_framed() {
             .expect("ascii policy")
             .to_owned();
         assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(policy.contains("style-src 'self'"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
 
         let html = response.text().await.expect("text");
@@ -119,4 +165,18 @@ async fn staff_pages_load_nothing_from_elsewhere_and_cannot_be_framed() {
         let markup = script.contains("innerHTML");
         assert!(!markup, "{} writes server data as text only", page.script);
     }
+}
+
+#[tokio::test]
+async fn shared_staff_files_name_no_other_origin_and_write_text_only() {
+    let app = spawn_app().await;
+    let (_, script) = fetch(&app, SHARED_SCRIPT).await;
+    let (_, stylesheet) = fetch(&app, SHARED_STYLESHEET).await;
+    for origin in ["http://", "https://"] {
+        let named = script.contains(origin) || stylesheet.contains(origin);
+        assert!(!named, "the shared staff files name another origin");
+    }
+    // The shared helpers build every element the pages show from server data.
+    let markup = script.contains("innerHTML");
+    assert!(!markup, "{SHARED_SCRIPT} writes server data as text only");
 }
