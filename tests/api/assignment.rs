@@ -92,19 +92,6 @@ async fn accept(app: &TestApp, agent: &Agent, offer: &Value) -> reqwest::Respons
     .await
 }
 
-async fn state_of(app: &TestApp, conversation: &Started) -> Value {
-    app.send_as(
-        Method::GET,
-        &format!("/api/v1/conversations/{}", conversation.id),
-        &conversation.token,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json")
-}
-
 async fn agent_post(
     app: &TestApp,
     agent: &Agent,
@@ -158,7 +145,7 @@ async fn urgent_cards_and_german_requests_reach_the_right_agents() {
     assert!(offered_after < Duration::from_secs(1), "{offered_after:?}");
     assert_eq!(offer["data"]["offer"]["queue"], "cards");
     assert_eq!(accept(&app, &carla, &offer).await.status(), StatusCode::OK);
-    let state = state_of(&app, &urgent).await;
+    let state = app.conversation_state(&urgent).await;
     assert_eq!(state["state"], "assigned");
     let transcript = app
         .wait_for_transcript(&urgent, |m| {
@@ -186,7 +173,7 @@ async fn urgent_cards_and_german_requests_reach_the_right_agents() {
             .is_none(),
         "no offer beyond capacity"
     );
-    assert_eq!(state_of(&app, &second).await["state"], "queued");
+    assert_eq!(app.conversation_state(&second).await["state"], "queued");
 
     // Resolving the first frees the slot, and the second is offered at once.
     let resolved_at = Instant::now();
@@ -361,7 +348,7 @@ async fn agents_reply_note_transfer_and_hand_back() {
     let transfer = json!({ "queue": "care", "note": "needs a goodwill gesture" });
     let response = agent_post(&app, &ann, &format!("{base}/transfer"), Some(&transfer)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let state = state_of(&app, &conversation).await;
+    let state = app.conversation_state(&conversation).await;
     assert_eq!(
         (state["state"].as_str(), state["queue"].as_str()),
         (Some("queued"), Some("care"))
@@ -390,7 +377,7 @@ async fn agents_reply_note_transfer_and_hand_back() {
     assert_eq!(read["notes"].as_array().map(Vec::len), Some(2), "{read}");
     let response = agent_post(&app, &ann, &format!("{base}/handback"), None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(state_of(&app, &conversation).await["state"], "bot");
+    assert_eq!(app.conversation_state(&conversation).await["state"], "bot");
 
     // Each hand change is in the audit log.
     let audit: Value = app

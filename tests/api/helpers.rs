@@ -191,6 +191,15 @@ impl TestApp {
         body["messages"].as_array().expect("messages").clone()
     }
 
+    /// The conversation as its customer reads it: state, queue and the like.
+    pub async fn conversation_state(&self, conversation: &Started) -> serde_json::Value {
+        let path = format!("/api/v1/conversations/{}", conversation.id);
+        let response = self
+            .send_as(reqwest::Method::GET, &path, &conversation.token, None)
+            .await;
+        response.json().await.expect("json")
+    }
+
     /// Polls the transcript until `done` holds or five seconds pass.
     pub async fn wait_for_transcript(
         &self,

@@ -5,19 +5,6 @@ use serde_json::Value;
 
 use crate::helpers::{Started, TestApp, spawn_app};
 
-async fn conversation_state(app: &TestApp, conversation: &Started) -> Value {
-    app.send_as(
-        Method::GET,
-        &format!("/api/v1/conversations/{}", conversation.id),
-        &conversation.token,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json")
-}
-
 async fn decisions(app: &TestApp, supervisor: &str, conversation: &Started) -> Vec<Value> {
     let body: Value = app
         .send_as(
@@ -61,7 +48,7 @@ async fn a_stolen_card_is_queued_urgently_with_an_explained_decision() {
     app.wait_for_transcript(&conversation, |m| m.len() >= 2)
         .await;
 
-    let state = conversation_state(&app, &conversation).await;
+    let state = app.conversation_state(&conversation).await;
     assert_eq!(state["state"], "queued");
     assert_eq!(state["queue"], "cards");
     let decisions = decisions(&app, &supervisor, &conversation).await;

@@ -25,17 +25,7 @@ async fn routed(app: &TestApp, external_id: &str, text: &str) -> (Started, Value
     app.post_message(&conversation, text, None).await;
     app.wait_for_transcript(&conversation, |m| m.len() >= 2)
         .await;
-    let state = app
-        .send_as(
-            Method::GET,
-            &format!("/api/v1/conversations/{}", conversation.id),
-            &conversation.token,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let state = app.conversation_state(&conversation).await;
     (conversation, state)
 }
 
