@@ -19,6 +19,7 @@ use crate::clients::vector_store::edge::EdgeStore;
 use crate::clients::vector_store::{Filter, VectorStore};
 use crate::config::Settings;
 use crate::domain::knowledge::{Article, ChunkSettings, TokenCounter, WordPieceEstimate, load_dir};
+use crate::domain::stats::percentile;
 use crate::knowledge::{ARTICLES, KnowledgeIndex, RetrievalSettings};
 
 /// Arguments of `frontdesk kb`.
@@ -249,7 +250,7 @@ async fn evaluate(
         latencies.push(started.elapsed());
         ranks.push(rank_of(&passages, &query.relevant_faq_id));
     }
-    let mut report = report(&ranks, &mut latencies, documents.len(), indexed.chunks);
+    let mut report = report(&ranks, &latencies, documents.len(), indexed.chunks);
     report.index_seconds = index_seconds;
     report.retrieval = index.mode();
     Ok(report)
@@ -287,7 +288,7 @@ fn rank_of(passages: &[crate::knowledge::Passage], article_id: &str) -> Option<u
 
 fn report(
     ranks: &[Option<usize>],
-    latencies: &mut [Duration],
+    latencies: &[Duration],
     documents: usize,
     chunks: usize,
 ) -> EvalReport {
@@ -295,7 +296,10 @@ fn report(
     let share = |hits: usize| if n == 0 { 0.0 } else { hits as f64 / n as f64 };
     let within = |k: usize| ranks.iter().filter(|r| r.is_some_and(|r| r <= k)).count();
     let reciprocal: f64 = ranks.iter().flatten().map(|&r| 1.0 / r as f64).sum();
-    latencies.sort();
+    let latency_ms: Vec<f64> = latencies
+        .iter()
+        .map(|d| d.as_secs_f64() * 1_000.0)
+        .collect();
     EvalReport {
         n,
         documents,
@@ -303,20 +307,11 @@ fn report(
         recall_at_1: share(within(1)),
         recall_at_5: share(within(5)),
         mrr: if n == 0 { 0.0 } else { reciprocal / n as f64 },
-        p50_ms: percentile_ms(latencies, 0.50),
-        p99_ms: percentile_ms(latencies, 0.99),
+        p50_ms: percentile(&latency_ms, 0.50),
+        p99_ms: percentile(&latency_ms, 0.99),
         index_seconds: 0.0,
         retrieval: "sparse",
     }
-}
-
-/// The nearest-rank percentile of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1_000.0
 }
 
 fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {

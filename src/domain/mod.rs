@@ -8,4 +8,5 @@ pub mod decision;
 pub mod handoff;
 pub mod knowledge;
 pub mod routing;
+pub mod stats;
 pub mod triage;

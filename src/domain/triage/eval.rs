@@ -15,6 +15,7 @@ use super::{
     LabeledExample, SentimentLabel, TrainOptions, TriageContext, TriageError, Triager,
     data::parse_examples,
 };
+use crate::domain::stats::percentile;
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -293,13 +294,6 @@ fn share(flags: &[bool]) -> f64 {
     flags.iter().filter(|f| **f).count() as f64 / flags.len().max(1) as f64
 }
 
-fn percentile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(i).copied().unwrap_or(0.0)
-}
-
 /// Scores the shipped sentiment model on one-text-per-line and one-label-per-line files
 /// (0 negative, 1 neutral, 2 positive).
 pub fn eval_sentiment(text: &Path, labels: &Path) -> Result<SentimentReport, EvalError> {
@@ -384,7 +378,6 @@ mod tests {
         let predicted: Vec<String> = ["a", "b", "b", "b"].map(String::from).to_vec();
         // a: tp 1 fn 1 -> f1 2/3; b: tp 2 fp 1 -> f1 4/5.
         assert!((macro_f1(&truth, &predicted) - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-9);
-        assert_eq!(percentile(&[5.0, 1.0, 3.0], 0.5), 3.0);
         let ece = expected_calibration_error(&[0.9, 0.9], &[true, false], 10);
         assert!((ece - 0.4).abs() < 1e-6, "ece {ece}");
     }
