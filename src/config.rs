@@ -28,6 +28,100 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub routing: RoutingSettings,
     pub assignment: AssignmentSettings,
+    pub knowledge: KnowledgeSettings,
+    pub llm: LlmSettings,
+}
+
+/// The help centre, the vector store and how the bot answers from them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// Markdown articles indexed at start (articles changed through the API are kept
+    /// in the database and win over files with the same id).
+    pub articles_dir: PathBuf,
+    /// Dense vectors: `local` (the installed sentence encoder, lexical-only when its
+    /// files are missing), `openai` (the `[llm]` endpoint's embeddings) or `none`.
+    pub encoder: EncoderKind,
+    /// Encoder files; unset means `<data_dir>/models/all-minilm-l6-v2`.
+    pub model_dir: Option<PathBuf>,
+    /// Embedding model name for `encoder = "openai"`.
+    pub embedding_model: String,
+    /// Vector length of `embedding_model`.
+    pub embedding_dimensions: usize,
+    /// A Qdrant server (`http://host:6334`, gRPC); unset means the embedded store under
+    /// `<data_dir>/vectors`.
+    pub qdrant_url: Option<String>,
+    /// Sent to the Qdrant server as its API key. Never printed.
+    pub qdrant_api_key: Option<Secret>,
+    /// Passages retrieved for each question.
+    pub passages: usize,
+    /// The best passage's dense cosine similarity must reach this for the bot to answer.
+    pub min_dense_similarity: f32,
+    /// Without an encoder: the share of the question's content words the best passage
+    /// must contain for the bot to answer.
+    pub min_term_coverage: f32,
+}
+
+/// Where dense vectors come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    Local,
+    Openai,
+    None,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            articles_dir: PathBuf::from("knowledge-base"),
+            encoder: EncoderKind::Local,
+            model_dir: None,
+            embedding_model: "text-embedding-3-small".into(),
+            embedding_dimensions: 1536,
+            qdrant_url: None,
+            qdrant_api_key: None,
+            passages: 4,
+            min_dense_similarity: 0.55,
+            min_term_coverage: 0.6,
+        }
+    }
+}
+
+/// An OpenAI-compatible chat endpoint that writes the bot's replies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// `http://127.0.0.1:8000/v1` or `https://api.openai.com/v1`; unset means no LLM:
+    /// the bot quotes the best passage instead.
+    pub base_url: Option<String>,
+    pub model: String,
+    /// Sent as the bearer token. Never printed.
+    pub api_key: Option<Secret>,
+    /// Upper bound for one reply, first byte to last, in seconds.
+    pub timeout_secs: u64,
+    /// Most tokens the reply may have.
+    pub max_tokens: u32,
+    /// Most tokens the prompt may have: passages are dropped, worst first, to fit.
+    pub prompt_budget_tokens: usize,
+    pub temperature: f32,
+    /// Prompt templates, read at start and on `POST /api/v1/prompts/reload`.
+    pub prompts_dir: PathBuf,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: "gpt-4o-mini".into(),
+            api_key: None,
+            timeout_secs: 30,
+            max_tokens: 400,
+            prompt_budget_tokens: 2000,
+            temperature: 0.2,
+            prompts_dir: PathBuf::from("prompts"),
+        }
+    }
 }
 
 /// Routing rules.
@@ -135,6 +229,8 @@ impl Default for Settings {
             pipeline: PipelineSettings::default(),
             routing: RoutingSettings::default(),
             assignment: AssignmentSettings::default(),
+            knowledge: KnowledgeSettings::default(),
+            llm: LlmSettings::default(),
         }
     }
 }
@@ -186,6 +282,15 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment.merge(settings_env()).extract().map_err(Box::new)
+    }
+
+    /// Where the local sentence encoder's files are.
+    pub fn model_dir(&self) -> PathBuf {
+        self.knowledge.model_dir.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("models")
+                .join(crate::clients::embedding::local::DEFAULT_MODEL_DIR)
+        })
     }
 
     /// The database URL in force, the embedded default included.

@@ -32,6 +32,12 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplyLabels {
+    outcome: String,
+    mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OfferLabels {
     outcome: String,
 }
@@ -44,6 +50,7 @@ pub struct Metrics {
     messages_accepted: Counter,
     stage_seconds: Family<StageLabels, Histogram>,
     offers: Family<OfferLabels, Counter>,
+    bot_replies: Family<ReplyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -88,7 +95,15 @@ impl Metrics {
             offers.clone(),
         );
 
+        let bot_replies = Family::<ReplyLabels, Counter>::default();
+        registry.register(
+            "bot_replies",
+            "Bot replies by outcome (answered, declined, small_talk) and mode (llm, extractive, canned)",
+            bot_replies.clone(),
+        );
+
         Self {
+            bot_replies,
             offers,
             registry: Mutex::new(registry),
             requests,
@@ -135,6 +150,14 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.offers.get_or_create(&labels).inc();
+    }
+
+    pub fn count_bot_reply(&self, outcome: &str, mode: &str) {
+        let labels = ReplyLabels {
+            outcome: outcome.to_owned(),
+            mode: mode.to_owned(),
+        };
+        self.bot_replies.get_or_create(&labels).inc();
     }
 
     /// The text exposition format served at `/metrics`.

@@ -12,10 +12,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clients::event_bus::InProcessBus;
+use crate::clients::llm::{ChatModel, OpenAiChat};
 use crate::config::Settings;
+use crate::domain::answer::prompt::{REPLIES_FILE, SYSTEM_FILE, USER_FILE};
+use crate::domain::answer::{GroundingThresholds, PromptTemplates};
 use crate::domain::triage::Triager;
 use crate::http::{AppState, router};
+use crate::knowledge::service::Knowledge;
 use crate::metrics::Metrics;
+use crate::pipeline::answer::{AnswerSettings, Answerer};
 use crate::pipeline::assign::AssignHandle;
 use crate::pipeline::{Current, Pipeline, Stages};
 use crate::rules_admin::rules_in_force;
@@ -45,6 +50,7 @@ impl Application {
 
         let rules = rules_in_force(&store, &settings).await?;
         let triager = default_triager().await?;
+        let answers = Arc::new(answerer(&settings, store.clone()).await?);
         let bus = Arc::new(InProcessBus::default());
         let metrics = Arc::new(Metrics::new());
         let stages = Stages {
@@ -54,6 +60,7 @@ impl Application {
             triager: Current::new(triager),
             rules: Current::new(Arc::new(rules)),
             assign: AssignHandle::default(),
+            answers: answers.clone(),
         };
         let rules = stages.rules.clone();
         let assign = stages.assign.clone();
@@ -74,6 +81,7 @@ impl Application {
             pipeline: pipeline.handle(),
             assign,
             rules,
+            answers,
             metrics,
             settings: Arc::new(settings),
             shutdown: shutdown_rx,
@@ -129,6 +137,72 @@ impl Application {
         store.close().await;
         Ok(())
     }
+}
+
+/// Opens the knowledge base, brings its index up to date, loads the prompt templates
+/// and connects the LLM when one is configured.
+async fn answerer(settings: &Settings, store: Store) -> anyhow::Result<Answerer> {
+    let knowledge = Knowledge::open(settings, store).await?;
+    let started = std::time::Instant::now();
+    let report = knowledge
+        .catalogue
+        .sync(&mut |_, _| {})
+        .await
+        .context("could not index the help centre")?;
+    tracing::info!(
+        articles = report.articles,
+        indexed = report.indexed,
+        unchanged = report.unchanged,
+        removed = report.removed,
+        retrieval = knowledge.mode,
+        sync_ms = started.elapsed().as_millis() as u64,
+        "help centre ready"
+    );
+    let prompts = load_prompts(&settings.llm.prompts_dir)?;
+    let llm = OpenAiChat::from_settings(&settings.llm).map(|chat| {
+        tracing::info!(model = chat.model(), "bot replies are written by an LLM");
+        Arc::new(chat) as Arc<dyn ChatModel>
+    });
+    if llm.is_none() {
+        tracing::info!("no LLM configured: the bot quotes help-centre passages");
+    }
+    let knowledge_settings = &settings.knowledge;
+    Ok(Answerer {
+        knowledge: Arc::new(knowledge),
+        llm,
+        prompts: Current::new(Arc::new(prompts)),
+        settings: AnswerSettings {
+            passages: knowledge_settings.passages.max(1),
+            history_passages: 2,
+            thresholds: GroundingThresholds {
+                min_dense_similarity: knowledge_settings.min_dense_similarity,
+                min_term_coverage: knowledge_settings.min_term_coverage,
+            },
+            max_tokens: settings.llm.max_tokens,
+            temperature: settings.llm.temperature,
+            prompt_budget_tokens: settings.llm.prompt_budget_tokens,
+            timeout: Duration::from_secs(settings.llm.timeout_secs.max(1)),
+        },
+    })
+}
+
+/// The prompt templates in `dir`; the shipped ones, with a warning, when the folder is
+/// missing. Templates that do not parse stop the start.
+pub fn load_prompts(dir: &std::path::Path) -> anyhow::Result<PromptTemplates> {
+    if !dir.is_dir() {
+        tracing::warn!(dir = %dir.display(), "no prompts folder; using the shipped templates");
+        return Ok(PromptTemplates::shipped());
+    }
+    let mut files = Vec::new();
+    for name in [SYSTEM_FILE, USER_FILE, REPLIES_FILE] {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        files.push((name, text));
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    PromptTemplates::parse(&files)
+        .with_context(|| format!("the templates in {} are not valid", dir.display()))
 }
 
 /// The triage model trained from the shipped examples, once per process: training takes

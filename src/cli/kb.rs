@@ -17,10 +17,12 @@ use crate::clients::embedding::Embedder;
 use crate::clients::embedding::local::{DEFAULT_MODEL_DIR, LocalEncoder};
 use crate::clients::vector_store::edge::EdgeStore;
 use crate::clients::vector_store::{Filter, VectorStore};
-use crate::config::Settings;
-use crate::domain::knowledge::{Article, ChunkSettings, TokenCounter, WordPieceEstimate, load_dir};
+use crate::config::{EncoderKind, Settings};
+use crate::domain::knowledge::{Article, ChunkSettings, TokenCounter, WordPieceEstimate};
 use crate::domain::stats::percentile;
+use crate::knowledge::service::Knowledge;
 use crate::knowledge::{ARTICLES, KnowledgeIndex, RetrievalSettings};
+use crate::storage::Store;
 
 /// Arguments of `frontdesk kb`.
 #[derive(Debug, Args)]
@@ -31,7 +33,8 @@ pub struct KbArgs {
 
 #[derive(Debug, Subcommand)]
 enum KbCommand {
-    /// Index the articles of a folder into the data directory's vector store
+    /// Bring the vector store up to date with a folder of articles (and the articles saved
+    /// through the API), re-indexing only what changed
     Ingest(IngestArgs),
     /// Index a JSONL knowledge base in a scratch store, run queries, print recall and latency
     Eval(EvalArgs),
@@ -122,34 +125,40 @@ fn embedder(encoder: Option<LocalEncoder>) -> Option<Arc<dyn Embedder>> {
 }
 
 async fn run_ingest(settings: &Settings, args: &IngestArgs) -> anyhow::Result<()> {
-    let dir = &args.dir;
-    let articles = load_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::new(settings.data_dir.join("vectors")));
-    let encoder = encoder(settings, &args.encoder)?;
-    let counter = token_counter(encoder.as_ref());
-    let index = KnowledgeIndex::open(
-        store,
-        embedder(encoder),
-        ARTICLES,
-        RetrievalSettings::default(),
-    );
-    let index = index.await?;
-
-    let total = articles.len();
-    let mut progress = |done: usize| draw_progress(done, total);
-    let report = (index.index(
-        &articles,
-        &ChunkSettings::default(),
-        counter.as_ref(),
-        &mut progress,
-    ))
-    .await
-    .context("indexing the articles")?;
+    let mut settings = settings.clone();
+    settings.knowledge.articles_dir = args.dir.clone();
+    if args.encoder.lexical_only {
+        settings.knowledge.encoder = EncoderKind::None;
+    }
+    if let Some(dir) = &args.encoder.model_dir {
+        settings.knowledge.model_dir = Some(dir.clone());
+    }
+    let store = Store::connect(&settings.database_url(), 2)
+        .await
+        .context("could not open the database")?;
+    store
+        .migrate()
+        .await
+        .context("could not migrate the database")?;
+    let knowledge = Knowledge::open(&settings, store.clone()).await?;
+    let mut progress = |done: usize, total: usize| draw_progress(done, total);
+    let report = knowledge
+        .catalogue
+        .sync(&mut progress)
+        .await
+        .context("indexing the articles")?;
     eprintln!();
     println!(
-        "indexed {} articles as {} passages",
-        report.articles, report.chunks
+        "{} articles in force ({} retrieval): {} indexed as {} passages, {} unchanged, {} removed",
+        report.articles,
+        knowledge.mode,
+        report.indexed,
+        report.chunks,
+        report.unchanged,
+        report.removed
     );
+    drop(knowledge);
+    store.close().await;
     Ok(())
 }
 

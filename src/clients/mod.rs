@@ -3,4 +3,5 @@
 
 pub mod embedding;
 pub mod event_bus;
+pub mod llm;
 pub mod vector_store;

@@ -2,9 +2,10 @@
 //!
 //! Two pure steps. [`routing_context`] turns the message's triage, the conversation's
 //! earlier triage and the customer's profile into the facts routing rules read. [`decide`]
-//! turns the rule set's verdict into an action. Until the bot can answer from the
-//! knowledge base, a verdict for the bot becomes a handoff to the general queue: a
-//! customer is never left without a way forward and never receives an invented reply.
+//! turns the rule set's verdict into an action: a verdict for the bot becomes an answer
+//! from the help centre, which the answer stage may still decline (it never guesses);
+//! each declined answer counts towards `conversation.failed_bot_answers`, which the
+//! rules read to hand off.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,8 @@ pub struct DecisionInput<'a> {
 pub enum Decision {
     /// A human already has the conversation: the bot keeps quiet.
     LeaveWithHumans,
+    /// The bot answers from the help centre, or says it cannot.
+    Answer,
     /// Put the conversation in a queue for a human agent.
     Handoff {
         queue: String,
@@ -69,12 +72,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 targets: handoff.targets().to_vec(),
             }
         }
-        Action::Bot => Decision::Handoff {
-            queue: GENERAL_QUEUE.to_owned(),
-            priority: boost,
-            reason: "the rules chose the bot, but automated answers are not enabled".to_owned(),
-            targets: vec![general_target(boost)],
-        },
+        Action::Bot => Decision::Answer,
     }
 }
 
@@ -96,6 +94,8 @@ pub struct ProfileFacts {
     pub tier: Option<String>,
     pub attributes: BTreeMap<String, Value>,
     pub past_conversations: u32,
+    /// Bot replies in this conversation that declined to answer.
+    pub failed_bot_answers: u32,
     /// Customer messages so far, this one included.
     pub turns: u32,
     /// Seconds since the conversation started.
@@ -127,7 +127,7 @@ pub fn routing_context(
         },
         conversation: ConversationFacts {
             turns: profile.turns,
-            failed_bot_answers: 0,
+            failed_bot_answers: profile.failed_bot_answers,
             low_confidence_streak: u32::try_from(low_confidence_streak).unwrap_or(u32::MAX),
             waiting_seconds: profile.waiting_seconds,
             asked_for_human: all()
@@ -198,6 +198,7 @@ mod tests {
         match decision {
             Decision::Handoff { queue, .. } => queue,
             Decision::LeaveWithHumans => "with humans",
+            Decision::Answer => "bot",
         }
     }
 
@@ -206,7 +207,7 @@ mod tests {
         let cases = [
             ("My card was stolen, block it now!", "cards"),
             ("I want to talk to a human", GENERAL_QUEUE),
-            ("Hello", GENERAL_QUEUE),
+            ("How long does a card take to arrive?", "bot"),
         ];
         for (text, queue) in cases {
             let (context, decision) = route(text, &[], &ProfileFacts::default());
@@ -225,9 +226,24 @@ mod tests {
         let (_, boosted) = route(text, &[], &vip);
         let priority = |d: &Decision| match d {
             Decision::Handoff { priority, .. } => *priority,
-            Decision::LeaveWithHumans => i64::MIN,
+            Decision::LeaveWithHumans | Decision::Answer => i64::MIN,
         };
         assert!(priority(&boosted) > priority(&standard));
+    }
+
+    #[test]
+    fn the_second_declined_answer_hands_off() {
+        let text = "How long does a card take to arrive?";
+        let once = ProfileFacts {
+            failed_bot_answers: 1,
+            ..ProfileFacts::default()
+        };
+        assert_eq!(route(text, &[], &once).1, Decision::Answer);
+        let twice = ProfileFacts {
+            failed_bot_answers: 2,
+            ..ProfileFacts::default()
+        };
+        assert_eq!(queue_of(&route(text, &[], &twice).1), GENERAL_QUEUE);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Everything here takes values and returns values, so it can be tested and simulated
 //! without a database or network. The pipeline feeds it and carries out what it decides.
 
+pub mod answer;
 pub mod conversation;
 pub mod decision;
 pub mod handoff;

@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod knowledge;
 pub mod openapi;
 pub mod pages;
 pub mod rules;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub assign: AssignHandle,
     /// The routing rules in force; publishing replaces them for the next message.
     pub rules: Current<RuleSet>,
+    /// The help centre, prompts and LLM behind the bot's replies.
+    pub answers: Arc<crate::pipeline::answer::Answerer>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// Turns true when the server begins to shut down; live streams end on it, so that
@@ -67,6 +70,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(agents::router())
                 .merge(console::router())
                 .merge(rules::router())
+                .merge(knowledge::router())
                 .merge(supervision::router()),
         )
         .merge(health::router())

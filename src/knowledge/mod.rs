@@ -9,6 +9,9 @@
 //!
 //! Nothing here logs article, chunk or question text.
 
+pub mod catalogue;
+pub mod service;
+
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -27,6 +30,25 @@ use crate::domain::knowledge::{
 
 /// The collection that holds the help centre's passages.
 pub const ARTICLES: &str = "articles";
+/// The collection that holds customers' own past messages, searched only with a filter
+/// on one customer's id.
+pub const HISTORY: &str = "history";
+
+/// Typical length of a chat message in words, for the lexical weights of history
+/// entries, which arrive one at a time with no corpus to average over.
+const HISTORY_AVERAGE_LENGTH: f32 = 16.0;
+
+/// One past customer message to remember.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub message_id: String,
+    pub customer_id: String,
+    pub conversation_id: String,
+    /// The text with personal data already redacted.
+    pub text: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
 
 /// How retrieval gathers and fuses candidates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +80,9 @@ impl Default for RetrievalSettings {
 /// A retrieved passage with what it needs to be quoted and cited.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Passage {
+    /// `article` or `history`.
+    pub source: String,
+    /// The article id, or the past message's id.
     pub article_id: String,
     pub title: String,
     pub url: String,
@@ -105,7 +130,7 @@ impl KnowledgeIndex {
         let spec = CollectionSpec {
             name: collection.to_owned(),
             dense_size: encoder.as_ref().map(|e| e.dimensions()),
-            keyword_fields: vec!["article_id".into(), "language".into()],
+            keyword_fields: vec!["article_id".into(), "language".into(), "customer_id".into()],
         };
         store.ensure_collection(&spec).await?;
         Ok(Self {
@@ -122,10 +147,27 @@ impl KnowledgeIndex {
         &self,
         articles: &[Article],
         chunking: &ChunkSettings,
-        counter: &dyn TokenCounter,
+        counter: &(dyn TokenCounter + Sync),
         progress: &mut (dyn FnMut(usize) + Send),
     ) -> Result<IndexReport, KnowledgeError> {
-        let chunked: Vec<Vec<Chunk>> = articles
+        let all: Vec<&Article> = articles.iter().collect();
+        let mut done = |_: &Article, _: usize, n: usize| progress(n);
+        self.index_within(articles, &all, chunking, counter, &mut done)
+            .await
+    }
+
+    /// Replaces the passages of `articles`, a part of `corpus`: lexical weights are
+    /// computed over the whole corpus, so re-indexing one article scores it as a full
+    /// run would. `done` hears each article, its passage count and the running count.
+    pub async fn index_within(
+        &self,
+        corpus: &[Article],
+        articles: &[&Article],
+        chunking: &ChunkSettings,
+        counter: &(dyn TokenCounter + Sync),
+        done: &mut (dyn FnMut(&Article, usize, usize) + Send),
+    ) -> Result<IndexReport, KnowledgeError> {
+        let chunked: Vec<Vec<Chunk>> = corpus
             .iter()
             .map(|article| chunk_article(article, chunking, counter))
             .collect();
@@ -133,11 +175,14 @@ impl KnowledgeIndex {
         let encoder = SparseEncoder::new(average_length(texts));
 
         let mut report = IndexReport::default();
-        for (article, chunks) in articles.iter().zip(&chunked) {
+        for (article, chunks) in corpus.iter().zip(&chunked) {
+            if !articles.iter().any(|a| a.id == article.id) {
+                continue;
+            }
             self.replace_article(article, chunks, &encoder).await?;
             report.articles += 1;
             report.chunks += chunks.len();
-            progress(report.articles);
+            done(article, chunks.len(), report.articles);
         }
         Ok(report)
     }
@@ -163,6 +208,49 @@ impl KnowledgeIndex {
 
         let filter = Filter::default().and("article_id", &article.id);
         self.store.delete(&self.collection, filter).await?;
+        Ok(self.store.upsert(&self.collection, points).await?)
+    }
+
+    /// Removes every passage of the article.
+    pub async fn remove_article(&self, article_id: &str) -> Result<(), KnowledgeError> {
+        let filter = Filter::default().and("article_id", article_id);
+        Ok(self.store.delete(&self.collection, filter).await?)
+    }
+
+    /// Passages the collection holds.
+    pub async fn count(&self) -> Result<usize, KnowledgeError> {
+        Ok(self.store.count(&self.collection).await?)
+    }
+
+    /// Remembers past customer messages, one point each, keyed by message id.
+    pub async fn index_history(&self, entries: &[HistoryEntry]) -> Result<(), KnowledgeError> {
+        let encoder = SparseEncoder::new(HISTORY_AVERAGE_LENGTH);
+        let mut dense = self.embed(entries.iter().map(|e| e.text.clone())).await?;
+        let points = entries
+            .iter()
+            .map(|entry| {
+                let payload = json!({
+                    "kind": "history",
+                    "article_id": entry.message_id,
+                    "customer_id": entry.customer_id,
+                    "conversation_id": entry.conversation_id,
+                    "title": "",
+                    "url": "",
+                    "heading_path": [],
+                    "text": entry.text,
+                    "created_at": entry.created_at,
+                });
+                Point {
+                    id: point_id(&format!("history#{}", entry.message_id)),
+                    sparse: encoder.encode_document(&entry.text),
+                    dense: dense.as_mut().and_then(|d| d.next()),
+                    payload: match payload {
+                        Value::Object(map) => map,
+                        _ => unreachable!("a json! object literal is an object"),
+                    },
+                }
+            })
+            .collect();
         Ok(self.store.upsert(&self.collection, points).await?)
     }
 
@@ -284,6 +372,10 @@ fn passage(payload: &Map<String, Value>, score: f64, contributions: Vec<Contribu
         })
         .unwrap_or_default();
     Passage {
+        source: match text("kind").as_str() {
+            "" => "article".to_owned(),
+            kind => kind.to_owned(),
+        },
         article_id: text("article_id"),
         title: text("title"),
         url: text("url"),

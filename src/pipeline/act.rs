@@ -15,7 +15,8 @@ pub(super) async fn carry_out(
     language: Option<&str>,
 ) -> Result<(), PipelineError> {
     match decision {
-        Decision::LeaveWithHumans => Ok(()),
+        // The answer stage handles `Answer`; there is nothing to carry out here.
+        Decision::LeaveWithHumans | Decision::Answer => Ok(()),
         Decision::Handoff {
             queue,
             priority,

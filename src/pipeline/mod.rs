@@ -7,6 +7,7 @@
 //! or a full queue delays work but never loses it.
 
 mod act;
+pub mod answer;
 pub mod assign;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -43,6 +44,8 @@ pub struct Stages {
     pub rules: Current<RuleSet>,
     /// Wakes the assignment service when a conversation is queued.
     pub assign: AssignHandle,
+    /// Retrieval, prompts and the LLM, for the bot's replies.
+    pub answers: Arc<answer::Answerer>,
 }
 
 /// A model or rule set in force, replaced whole when a new one is ready, so that readers
@@ -240,6 +243,7 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
         tier: facts.tier,
         attributes: facts.attributes,
         past_conversations: u32::try_from(facts.past_conversations).unwrap_or(u32::MAX),
+        failed_bot_answers: u32::try_from(facts.failed_bot_answers).unwrap_or(u32::MAX),
         turns: u32::try_from(facts.customer_turns).unwrap_or(u32::MAX),
         waiting_seconds: u64::try_from((now_ms() - facts.created_at) / 1000).unwrap_or(0),
     };
@@ -252,10 +256,14 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
     });
     stages.metrics.observe_stage("decide", started.elapsed());
 
-    if let Decision::Handoff {
-        queue, priority, ..
-    } = &decision
-    {
+    let recorded = match &decision {
+        Decision::Handoff {
+            queue, priority, ..
+        } => Some((Some(queue.clone()), *priority)),
+        Decision::Answer => Some((None, routing.priority_boost())),
+        Decision::LeaveWithHumans => None,
+    };
+    if let Some((queue, priority)) = recorded {
         let explanation = Explanation::new(&rules, &routing_facts, &routing, None);
         let record = NewDecision {
             conversation_id: conversation_id.to_owned(),
@@ -265,8 +273,8 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
                 Action::Bot => "bot",
                 Action::Handoff(_) => "handoff",
             },
-            queue: Some(queue.clone()),
-            priority: *priority,
+            queue,
+            priority,
             explanation: serde_json::to_value(&explanation).expect("an explanation serialises"),
             context: serde_json::to_value(&routing_facts).expect("routing facts serialise"),
         };
@@ -274,10 +282,21 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
     }
 
     let started = Instant::now();
-    let language = Some(triage.language.code.as_str()).filter(|code| *code != "und");
-    act::carry_out(stages, &message, &decision, language).await?;
+    let asker = answer::Asker {
+        message: &message,
+        triage: &triage,
+        customer_id: &facts.customer_id,
+    };
+    if decision == Decision::Answer {
+        answer::respond(stages, &asker).await?;
+        stages.metrics.observe_stage("answer", started.elapsed());
+    } else {
+        let language = Some(triage.language.code.as_str()).filter(|code| *code != "und");
+        act::carry_out(stages, &message, &decision, language).await?;
+        stages.metrics.observe_stage("act", started.elapsed());
+    }
+    answer::remember(&stages.answers.knowledge, &asker).await;
     stages.store.finish_message(message_id, false).await?;
-    stages.metrics.observe_stage("act", started.elapsed());
     Ok(())
 }
 

@@ -41,10 +41,14 @@ pub struct DecisionRecord {
 /// What routing needs to know about the customer and the conversation.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFactsRow {
+    /// The customer's internal id.
+    pub customer_id: String,
     pub tier: Option<String>,
     pub attributes: BTreeMap<String, Value>,
     pub past_conversations: i64,
     pub customer_turns: i64,
+    /// Bot replies in this conversation that declined to answer.
+    pub failed_bot_answers: i64,
     pub language: Option<String>,
     pub created_at: i64,
 }
@@ -113,11 +117,13 @@ impl Store {
         conversation_id: &str,
     ) -> Result<ConversationFactsRow, StorageError> {
         let row = sqlx::query(
-            "SELECT cu.tier, cu.attributes, cu.language, c.created_at, \
+            "SELECT cu.id AS customer_id, cu.tier, cu.attributes, cu.language, c.created_at, \
              (SELECT COUNT(*) FROM conversations p WHERE p.customer_id = c.customer_id \
                 AND p.id <> c.id) AS past_conversations, \
              (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
-                AND m.author_kind = 'customer') AS customer_turns \
+                AND m.author_kind = 'customer') AS customer_turns, \
+             (SELECT COUNT(*) FROM bot_replies r WHERE r.conversation_id = c.id \
+                AND r.outcome = 'declined') AS failed_bot_answers \
              FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
         )
         .bind(conversation_id)
@@ -125,11 +131,13 @@ impl Store {
         .await?;
         let attributes: String = row.try_get("attributes")?;
         Ok(ConversationFactsRow {
+            customer_id: row.try_get("customer_id")?,
             tier: row.try_get("tier")?,
             attributes: serde_json::from_str(&attributes)
                 .map_err(|e| StorageError::Corrupt(format!("customer attributes: {e}")))?,
             past_conversations: row.try_get("past_conversations")?,
             customer_turns: row.try_get("customer_turns")?,
+            failed_bot_answers: row.try_get("failed_bot_answers")?,
             language: row.try_get("language")?,
             created_at: row.try_get("created_at")?,
         })

@@ -30,6 +30,8 @@ pub struct MessageRecord {
     pub text: String,
     pub created_at: i64,
     pub triage: Option<Value>,
+    /// Articles a bot reply cites.
+    pub citations: Option<Value>,
 }
 
 /// The outcome of [`Store::accept_message`].
@@ -51,8 +53,9 @@ pub struct PendingMessage {
 }
 
 const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.author_kind, m.author_id, \
-     m.body, m.created_at, t.result AS triage";
-const MESSAGE_FROM: &str = "FROM messages m LEFT JOIN message_triage t ON t.message_id = m.id";
+     m.body, m.created_at, t.result AS triage, r.citations";
+const MESSAGE_FROM: &str = "FROM messages m LEFT JOIN message_triage t ON t.message_id = m.id \
+     LEFT JOIN bot_replies r ON r.message_id = m.id";
 
 impl MessageRecord {
     fn from_row(row: &AnyRow) -> Result<Self, StorageError> {
@@ -62,6 +65,11 @@ impl MessageRecord {
             .map(|t| serde_json::from_str(&t))
             .transpose()
             .map_err(|e| StorageError::Corrupt(format!("triage result: {e}")))?;
+        let citations: Option<String> = row.try_get("citations")?;
+        let citations = citations
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StorageError::Corrupt(format!("citations: {e}")))?;
         Ok(Self {
             id: row.try_get("id")?,
             conversation_id: row.try_get("conversation_id")?,
@@ -72,6 +80,7 @@ impl MessageRecord {
             text: row.try_get("body")?,
             created_at: row.try_get("created_at")?,
             triage,
+            citations,
         })
     }
 
@@ -85,6 +94,7 @@ impl MessageRecord {
             "text": self.text,
             "created_at": rfc3339(self.created_at),
             "triage": self.triage,
+            "citations": self.citations,
         })
     }
 }
@@ -274,7 +284,7 @@ async fn find_by_key(
     }
 }
 
-async fn next_message_seq(
+pub(crate) async fn next_message_seq(
     tx: &mut Transaction<'static, Any>,
     conversation_id: &str,
 ) -> Result<i64, StorageError> {
@@ -317,6 +327,7 @@ async fn insert_message(
         text: new.text.clone(),
         created_at: now,
         triage: None,
+        citations: None,
     })
 }
 
@@ -364,6 +375,7 @@ pub(crate) async fn insert_staff_message(
         text: text.to_owned(),
         created_at: now,
         triage: None,
+        citations: None,
     };
     let data = json!({ "message": message.view() });
     let event = append_event(tx, conversation_id, "message.created", &data).await?;

@@ -49,7 +49,7 @@ async fn a_message_is_stored_and_appears_in_the_transcript() {
 }
 
 #[tokio::test]
-async fn the_pipeline_queues_the_conversation_for_a_human_with_a_notice() {
+async fn a_message_left_to_the_bot_gets_a_bot_reply_and_stays_with_the_bot() {
     let app = spawn_app().await;
     let conversation = app.start_conversation("cust-3").await;
 
@@ -58,18 +58,26 @@ async fn the_pipeline_queues_the_conversation_for_a_human_with_a_notice() {
     let transcript = app
         .wait_for_transcript(&conversation, |m| m.len() >= 2)
         .await;
-    assert_eq!(transcript.len(), 2, "customer message and a system notice");
+    assert_eq!(transcript.len(), 2, "customer message and the bot's reply");
+    assert_eq!(transcript[1]["author"]["kind"], "bot");
+    assert!(transcript[1]["citations"].is_array());
+    let state = app.conversation_state(&conversation).await;
+    assert_eq!(state["state"], "bot");
+}
+
+#[tokio::test]
+async fn asking_for_a_person_queues_the_conversation_with_a_notice() {
+    let app = spawn_app().await;
+    let conversation = app.start_conversation("cust-3b").await;
+
+    app.post_message(&conversation, "I want to talk to a human", None)
+        .await;
+
+    let transcript = app
+        .wait_for_transcript(&conversation, |m| m.len() >= 2)
+        .await;
     assert_eq!(transcript[1]["author"]["kind"], "system");
-    let state: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/conversations/{}", conversation.id)))
-        .bearer_auth(&conversation.token)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let state = app.conversation_state(&conversation).await;
     assert_eq!(state["state"], "queued");
     assert_eq!(state["queue"], "general");
 }

@@ -68,6 +68,9 @@ pub async fn test_settings() -> Settings {
         ..Settings::default()
     };
     settings.server.shutdown_grace_secs = 5;
+    // Lexical retrieval keeps each test's start-up fast; the tests of the dense path
+    // name the installed encoder themselves.
+    settings.knowledge.encoder = frontdesk::config::EncoderKind::None;
     if let Ok(server) = std::env::var("FRONTDESK_TEST_DATABASE_URL") {
         let url = create_postgres_database(&server, &name).await;
         settings.database.url = Some(frontdesk::config::Secret::new(url));

@@ -5,10 +5,13 @@
 //! in which case every test gets a database of its own on that server.
 
 mod agents;
+mod answers;
+mod articles;
 mod assignment;
 mod bad_input;
 mod conversations;
 mod events;
+mod fake_llm;
 mod helpers;
 mod knowledge;
 mod operations;

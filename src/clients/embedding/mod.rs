@@ -7,6 +7,7 @@
 //! This module must never log the texts it embeds.
 
 pub mod local;
+pub mod openai;
 
 use futures_util::future::BoxFuture;
 
