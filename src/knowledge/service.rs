@@ -13,6 +13,7 @@ use crate::clients::embedding::local::LocalEncoder;
 use crate::clients::embedding::openai::OpenAiEmbedder;
 use crate::clients::vector_store::VectorStore;
 use crate::clients::vector_store::edge::EdgeStore;
+use crate::clients::vector_store::qdrant::QdrantStore;
 use crate::config::{EncoderKind, Settings};
 use crate::domain::knowledge::{ChunkSettings, TokenCounter, WordPieceEstimate};
 use crate::storage::Store;
@@ -65,14 +66,31 @@ impl Knowledge {
 }
 
 fn collection_hint(settings: &Settings, collection: &str) -> String {
-    format!(
-        "could not open the {collection} collection; if the encoder changed, remove {} and start again",
-        settings.data_dir.join("vectors").join(collection).display()
-    )
+    match &settings.knowledge.qdrant_url {
+        Some(_) => format!(
+            "could not open the {collection} collection; if the encoder changed, delete the collection on the Qdrant server and start again"
+        ),
+        None => format!(
+            "could not open the {collection} collection; if the encoder changed, remove {} and start again",
+            settings.data_dir.join("vectors").join(collection).display()
+        ),
+    }
 }
 
-async fn vector_store(_settings: &Settings, dir: &Path) -> anyhow::Result<Arc<dyn VectorStore>> {
-    Ok(Arc::new(EdgeStore::new(dir)))
+/// The Qdrant server when a URL is configured, else the embedded store under `dir`.
+async fn vector_store(settings: &Settings, dir: &Path) -> anyhow::Result<Arc<dyn VectorStore>> {
+    let Some(url) = settings.knowledge.qdrant_url.as_deref() else {
+        return Ok(Arc::new(EdgeStore::new(dir)));
+    };
+    let key = settings
+        .knowledge
+        .qdrant_api_key
+        .as_ref()
+        .map(|k| k.expose());
+    let store = QdrantStore::connect(url, key)
+        .await
+        .with_context(|| format!("could not connect to the Qdrant server at {url}"))?;
+    Ok(Arc::new(store))
 }
 
 type EncoderParts = (

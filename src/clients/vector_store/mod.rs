@@ -11,6 +11,7 @@
 //! This module must never log passage text, payload values or query vectors.
 
 pub mod edge;
+pub mod qdrant;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
