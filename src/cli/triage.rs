@@ -44,6 +44,9 @@ struct EvalArgs {
     /// One label per line: 0 negative, 1 neutral, 2 positive (sentiment task).
     #[arg(long, value_name = "L.txt", required_if_eq("task", "sentiment"))]
     test_labels: Option<PathBuf>,
+    /// Also fit the neutral band by k-fold cross-validation on the file (sentiment task).
+    #[arg(long, value_name = "K")]
+    folds: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
@@ -78,6 +81,7 @@ pub fn run(args: TriageArgs) -> anyhow::Result<()> {
             let report = eval::eval_sentiment(
                 required(&args.test_text, "--test-text")?,
                 required(&args.test_labels, "--test-labels")?,
+                args.folds,
             )
             .context("sentiment evaluation failed")?;
             print_report(&report, args.format)

@@ -40,6 +40,8 @@ pub enum EvalError {
     BadLabel { line: usize },
     #[error("the test set is empty")]
     EmptyTestSet,
+    #[error("{folds} folds need between 2 and {rows} rows")]
+    BadFolds { folds: usize, rows: usize },
 }
 
 /// Intent evaluation figures; serialises to the JSON the CLI prints.
@@ -84,7 +86,35 @@ pub struct SentimentReport {
     pub recall: BTreeMap<String, f64>,
     /// `confusion[truth][predicted]`, classes in the order negative, neutral, positive.
     pub confusion: [[usize; 3]; 3],
+    /// Time to score one message with the sentiment lexicon alone, one at a time.
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Present when folds were asked for: what fitting the neutral band would give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band_cross_validation: Option<BandCrossValidation>,
 }
+
+/// The neutral band (`[negative_below, positive_above]` on the sentiment score) fitted by
+/// k-fold cross-validation on the evaluation file itself. The shipped band is not changed
+/// by this; it says whether a fitted band would generalise better than the shipped one.
+#[derive(Debug, Clone, Serialize)]
+pub struct BandCrossValidation {
+    pub folds: usize,
+    /// Seed of the shuffle that assigns rows to folds.
+    pub seed: u64,
+    /// Pooled over the held-out folds, each labelled with the band fitted on the others.
+    pub accuracy: f64,
+    pub macro_recall: f64,
+    pub recall: BTreeMap<String, f64>,
+    /// The band chosen on each fold's training part.
+    pub fold_bands: Vec<[f64; 2]>,
+    /// The band that is best on the whole file, and its macro recall there (in-sample).
+    pub in_sample_band: [f64; 2],
+    pub in_sample_macro_recall: f64,
+}
+
+/// Seed of the fold shuffle, fixed so that cross-validated figures can be reproduced.
+const FOLD_SEED: u64 = 17;
 
 /// Trains on one `text,category` CSV and scores another, with the shipped options.
 pub fn eval_intents(
@@ -295,8 +325,12 @@ fn share(flags: &[bool]) -> f64 {
 }
 
 /// Scores the shipped sentiment model on one-text-per-line and one-label-per-line files
-/// (0 negative, 1 neutral, 2 positive).
-pub fn eval_sentiment(text: &Path, labels: &Path) -> Result<SentimentReport, EvalError> {
+/// (0 negative, 1 neutral, 2 positive); with `folds`, also cross-validates the neutral band.
+pub fn eval_sentiment(
+    text: &Path,
+    labels: &Path,
+    folds: Option<usize>,
+) -> Result<SentimentReport, EvalError> {
     let texts = read(text)?;
     let labels = parse_labels(&read(labels)?)?;
     let texts: Vec<&str> = texts.lines().collect();
@@ -311,15 +345,131 @@ pub fn eval_sentiment(text: &Path, labels: &Path) -> Result<SentimentReport, Eva
     }
     let lexicon = super::sentiment::Lexicon::shipped();
     let mut confusion = [[0_usize; 3]; 3];
+    let mut scores = Vec::with_capacity(texts.len());
+    let mut latency_us = Vec::with_capacity(texts.len());
     for (t, &y) in texts.iter().zip(&labels) {
-        let predicted = match lexicon.score(t).0.label {
-            SentimentLabel::Negative => 0,
-            SentimentLabel::Neutral => 1,
-            SentimentLabel::Positive => 2,
-        };
-        confusion[y][predicted] += 1;
+        let started = Instant::now();
+        let (sentiment, _) = lexicon.score(t);
+        latency_us.push(started.elapsed().as_secs_f64() * 1e6);
+        confusion[y][class_index(sentiment.label)] += 1;
+        scores.push(sentiment.score);
     }
-    Ok(sentiment_report(confusion))
+    let mut report = sentiment_report(confusion);
+    report.p50_us = percentile(&latency_us, 0.50);
+    report.p99_us = percentile(&latency_us, 0.99);
+    if let Some(k) = folds {
+        report.band_cross_validation = Some(band_cross_validation(&scores, &labels, k)?);
+    }
+    Ok(report)
+}
+
+fn class_index(label: SentimentLabel) -> usize {
+    match label {
+        SentimentLabel::Negative => 0,
+        SentimentLabel::Neutral => 1,
+        SentimentLabel::Positive => 2,
+    }
+}
+
+/// Fits the band on k-1 folds and labels the held-out fold with it, for every fold.
+fn band_cross_validation(
+    scores: &[f32],
+    labels: &[usize],
+    folds: usize,
+) -> Result<BandCrossValidation, EvalError> {
+    if folds < 2 || folds > scores.len() {
+        return Err(EvalError::BadFolds {
+            folds,
+            rows: scores.len(),
+        });
+    }
+    let fold = fold_assignment(scores.len(), folds, FOLD_SEED);
+    let mut pooled = [[0_usize; 3]; 3];
+    let mut fold_bands = Vec::with_capacity(folds);
+    for f in 0..folds {
+        let train: Vec<usize> = (0..scores.len()).filter(|&i| fold[i] != f).collect();
+        let test: Vec<usize> = (0..scores.len()).filter(|&i| fold[i] == f).collect();
+        let band = best_band(scores, labels, &train);
+        add_confusion(&mut pooled, &band_confusion(scores, labels, &test, band));
+        fold_bands.push(band);
+    }
+    let all: Vec<usize> = (0..scores.len()).collect();
+    let in_sample_band = best_band(scores, labels, &all);
+    let held_out = sentiment_report(pooled);
+    Ok(BandCrossValidation {
+        folds,
+        seed: FOLD_SEED,
+        accuracy: held_out.accuracy,
+        macro_recall: held_out.macro_recall,
+        recall: held_out.recall,
+        fold_bands,
+        in_sample_band,
+        in_sample_macro_recall: macro_recall(&band_confusion(scores, labels, &all, in_sample_band)),
+    })
+}
+
+/// Row `i` goes to fold `fold[i]`: a seeded shuffle dealt out round-robin, so folds differ
+/// in size by at most one.
+fn fold_assignment(rows: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows).collect();
+    super::linear::XorShift::new(seed).shuffle(&mut order);
+    let mut fold = vec![0; rows];
+    for (position, &row) in order.iter().enumerate() {
+        fold[row] = position % folds;
+    }
+    fold
+}
+
+/// The band on a 0.025 grid (each bound within 0.6 of zero) with the best macro recall on
+/// `rows`; the first in grid order wins a tie.
+fn best_band(scores: &[f32], labels: &[usize], rows: &[usize]) -> [f64; 2] {
+    let grid: Vec<f64> = (0..=24).map(|i| f64::from(i) / 40.0).collect();
+    let mut best = ([-0.2, 0.2], f64::MIN);
+    for &below in &grid {
+        for &above in &grid {
+            let band = [-below, above];
+            let recall = macro_recall(&band_confusion(scores, labels, rows, band));
+            if recall > best.1 {
+                best = (band, recall);
+            }
+        }
+    }
+    best.0
+}
+
+fn band_confusion(
+    scores: &[f32],
+    labels: &[usize],
+    rows: &[usize],
+    [below, above]: [f64; 2],
+) -> [[usize; 3]; 3] {
+    let mut confusion = [[0_usize; 3]; 3];
+    for &i in rows {
+        let score = f64::from(scores[i]);
+        let predicted = if score > above {
+            2
+        } else if score < below {
+            0
+        } else {
+            1
+        };
+        confusion[labels[i]][predicted] += 1;
+    }
+    confusion
+}
+
+fn add_confusion(total: &mut [[usize; 3]; 3], part: &[[usize; 3]; 3]) {
+    for (row, add) in total.iter_mut().zip(part) {
+        for (cell, n) in row.iter_mut().zip(add) {
+            *cell += n;
+        }
+    }
+}
+
+fn macro_recall(confusion: &[[usize; 3]; 3]) -> f64 {
+    let recall =
+        |c: usize| confusion[c][c] as f64 / confusion[c].iter().sum::<usize>().max(1) as f64;
+    (0..3).map(recall).sum::<f64>() / 3.0
 }
 
 fn sentiment_report(confusion: [[usize; 3]; 3]) -> SentimentReport {
@@ -340,6 +490,9 @@ fn sentiment_report(confusion: [[usize; 3]; 3]) -> SentimentReport {
         macro_recall: recall.values().sum::<f64>() / 3.0,
         recall,
         confusion,
+        p50_us: 0.0,
+        p99_us: 0.0,
+        band_cross_validation: None,
     }
 }
 
@@ -380,6 +533,45 @@ mod tests {
         assert!((macro_f1(&truth, &predicted) - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-9);
         let ece = expected_calibration_error(&[0.9, 0.9], &[true, false], 10);
         assert!((ece - 0.4).abs() < 1e-6, "ece {ece}");
+    }
+
+    #[test]
+    fn every_fold_gets_a_fair_share_of_rows() {
+        let fold = fold_assignment(11, 5, FOLD_SEED);
+        let mut sizes = [0; 5];
+        for f in &fold {
+            sizes[*f] += 1;
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 11);
+        assert!(sizes.iter().all(|s| (2..=3).contains(s)), "{sizes:?}");
+        assert_eq!(
+            fold,
+            fold_assignment(11, 5, FOLD_SEED),
+            "same seed, same folds"
+        );
+    }
+
+    #[test]
+    fn fitted_band_separates_cleanly_separable_scores() {
+        let scores = [-0.9, -0.5, -0.4, 0.0, 0.05, -0.05, 0.5, 0.7, 0.9];
+        let labels = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+        let all: Vec<usize> = (0..scores.len()).collect();
+        let [below, above] = best_band(&scores, &labels, &all);
+        assert!((-0.4..=-0.05).contains(&below) && (0.05..0.5).contains(&above));
+        let cv = band_cross_validation(&scores, &labels, 3).expect("3 folds of 9 rows");
+        assert_eq!(cv.fold_bands.len(), 3);
+        assert!((cv.in_sample_macro_recall - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn folds_outside_two_to_rows_are_rejected() {
+        for folds in [0, 1, 4] {
+            let result = band_cross_validation(&[0.1, 0.2, 0.3], &[0, 1, 2], folds);
+            assert!(
+                matches!(result, Err(EvalError::BadFolds { .. })),
+                "case {folds} folds"
+            );
+        }
     }
 
     #[test]
