@@ -1,7 +1,7 @@
 //! The pages people use: the agent console and the supervisor's page are served from
 //! the binary, load only our own scripts and stylesheet, and each page's script calls
-//! the routes it depends on; the public help centre renders every article with the
-//! anchors citations point at, as text only.
+//! the routes it depends on; the widget shows streamed, cited replies; the public help
+//! centre renders every article with the anchors citations point at, as text only.
 
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use reqwest::{Method, StatusCode};
@@ -181,6 +181,33 @@ async fn shared_staff_files_name_no_other_origin_and_write_text_only() {
     // The shared helpers build every element the pages show from server data.
     let markup = script.contains("innerHTML");
     assert!(!markup, "{SHARED_SCRIPT} writes server data as text only");
+}
+
+#[tokio::test]
+async fn the_widget_streams_replies_and_links_only_help_centre_sources_as_text() {
+    let app = spawn_app().await;
+    let (content_type, page) = fetch(&app, "/widget").await;
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(page.contains("<script src=\"/widget.js\"></script>"));
+    assert!(
+        page.contains(".fd-sources"),
+        "the widget styles its sources"
+    );
+
+    let (_, script) = fetch(&app, "/widget.js").await;
+    let handled = [
+        "reply.started",
+        "reply.delta",
+        "reply.retracted",
+        "citations",
+        "Sources: ",
+        "startsWith(\"/help/\")",
+        "blockquote",
+    ];
+    for text in handled {
+        assert!(script.contains(text), "widget.js handles {text:?}");
+    }
+    assert!(!script.contains("innerHTML"), "widget.js writes text only");
 }
 
 const HELP_ARTICLE: &str = "/help/card-delivery-and-tracking";
