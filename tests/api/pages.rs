@@ -53,6 +53,12 @@ const PAGES: &[StaffPage] = &[
             "/assign",
             "/move",
             "/api/v1/audit",
+            "/api/v1/agent/conversations/",
+            "/evidence",
+            "/api/v1/articles",
+            "/api/v1/knowledge/search",
+            "/api/v1/prompts",
+            "/api/v1/prompts/reload",
         ],
     },
 ];
@@ -181,6 +187,38 @@ async fn shared_staff_files_name_no_other_origin_and_write_text_only() {
     // The shared helpers build every element the pages show from server data.
     let markup = script.contains("innerHTML");
     assert!(!markup, "{SHARED_SCRIPT} writes server data as text only");
+}
+
+#[tokio::test]
+async fn the_supervisor_page_has_the_help_centre_tab_and_the_reply_evidence() {
+    let app = spawn_app().await;
+    let (_, page) = fetch(&app, "/supervisor").await;
+    let elements = [
+        "data-tab=\"help\"",
+        "id=\"tab-help\"",
+        "id=\"article-filter\"",
+        "id=\"articles\"",
+        "id=\"article-editor\"",
+        "id=\"article-save\"",
+        "id=\"article-delete\"",
+        "id=\"article-new\"",
+        "id=\"try-question\"",
+        "id=\"prompts-reload\"",
+        "id=\"messages\"",
+    ];
+    for element in elements {
+        assert!(page.contains(element), "the supervisor page has {element}");
+    }
+    let (_, script) = fetch(&app, "/supervisor.js").await;
+    for text in [
+        "Why this reply",
+        "Reload prompts",
+        "contributions",
+        "confirm(",
+    ] {
+        let named = script.contains(text) || page.contains(text);
+        assert!(named, "the supervisor page shows {text:?}");
+    }
 }
 
 #[tokio::test]
