@@ -1,7 +1,8 @@
 // The supervisor's page: a live view of queues and agents polled every few seconds,
 // the routing rules (draft, validate, compare, simulate, publish, roll back), the team's
-// skills and capacity, why a conversation went where it went, hand assignment, and the
-// audit log. It signs in with a supervisor's API token kept for this tab only. The
+// skills and capacity, why a conversation went where it went and why the bot said what
+// it said, hand assignment, the help centre (articles, a retrieval probe, the prompts)
+// and the audit log. It signs in with a supervisor's API token kept for this tab only. The
 // token, the API call and the element helpers come from staff.js, loaded first.
 //
 // Server data only ever reaches the page through textContent or text nodes, never as
@@ -23,6 +24,8 @@
   let inForceDocument = "";
   let auditAfter = 0;
   let shownConversation = null;
+  let helpArticles = [];
+  let editingArticle = null;
   const agentNames = new Map();
   let agents = [];
 
@@ -66,6 +69,19 @@
     if (typeof value === "string") return value;
     if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
     return JSON.stringify(value);
+  }
+
+  function fixed(value, digits) {
+    return typeof value === "number" ? value.toFixed(digits === undefined ? 3 : digits) : "";
+  }
+
+  function millis(value) {
+    return typeof value === "number" ? value + " ms" : "–";
+  }
+
+  // A term and its description, to spread into a <dl>.
+  function pair(term, description) {
+    return [el("dt", "", term), el("dd", "", description)];
   }
 
   function pretty(value) {
@@ -116,6 +132,7 @@
     rules: loadRules,
     team: loadTeam,
     conversation: loadAgentChoices,
+    help: loadHelp,
     audit: () => loadAudit(true),
   };
 
@@ -489,6 +506,12 @@
     $("conversation-id").value = id;
     show("conversation");
     describe(seen);
+    loadConversation(id);
+  }
+
+  function loadConversation(id) {
+    shownConversation = id;
+    loadMessages(id);
     loadDecisions(id);
   }
 
@@ -505,7 +528,7 @@
     const id = $("conversation-id").value.trim();
     if (id) {
       describe(null);
-      loadDecisions(id);
+      loadConversation(id);
     }
   });
 
@@ -602,7 +625,7 @@
       const result = await api("POST", "/api/v1/supervisor/conversations/" + encodeURIComponent(id) + path, body);
       describe(result.conversation);
       inform("Conversation " + shortId(id) + " " + what + ".");
-      loadDecisions(id);
+      loadConversation(id);
     } catch (error) {
       report(error);
     }
@@ -623,6 +646,251 @@
     const priority = $("move-priority").value;
     if (priority !== "") body.priority = Number(priority);
     byHand("/move", body, "moved to " + queue);
+  });
+
+  // The transcript, and the evidence behind each bot reply.
+
+  async function loadMessages(id) {
+    const box = $("messages");
+    try {
+      const body = await api("GET", "/api/v1/agent/conversations/" + encodeURIComponent(id));
+      if (shownConversation !== id) return;
+      box.replaceChildren();
+      if (body.messages.length === 0) box.append(el("p", "empty", "No messages."));
+      for (const m of body.messages) box.append(messageItem(m));
+    } catch (error) {
+      box.replaceChildren();
+      report(error);
+    }
+  }
+
+  function messageItem(m) {
+    const kind = m.author.kind;
+    const who = kind + (kind === "agent" && m.author.id ? " " + agentName(m.author.id) : "");
+    const item = el("div", "message", el("div", "who", when(m.created_at) + " · " + who),
+      el("div", "text", m.text));
+    if (kind === "bot") {
+      const why = el("div");
+      item.append(button("Why this reply", "small plain", () => loadEvidence(m.id, why)), why);
+    }
+    return item;
+  }
+
+  async function loadEvidence(id, box) {
+    try {
+      const reply = await api("GET", "/api/v1/messages/" + encodeURIComponent(id) + "/evidence");
+      box.replaceChildren(evidenceCard(reply));
+    } catch (error) {
+      if (error.status === 401) return report(error);
+      box.replaceChildren(el("p", "muted", error.message + " (" + error.code + ")"));
+    }
+  }
+
+  function evidenceCard(reply) {
+    const x = reply.evidence || {};
+    const cited = (reply.citations || []).map((c) => c.title + " · " + c.url);
+    const support = x.support;
+    const card = el("div", "decision", el("dl", "",
+      ...pair("Outcome", reply.outcome),
+      ...pair("Mode", reply.mode),
+      ...pair("Citations", cited.length ? list(cited) : "none"),
+      ...pair("Model", x.model || "none (no language model used)"),
+      ...pair("Prompt version", x.prompt_version || ""),
+      ...pair("Tokens", "prompt " + (x.prompt_tokens ?? "–") + ", completion " + (x.completion_tokens ?? "–")),
+      ...pair("Latency", millis(x.latency_ms) + " (retrieval " + millis(x.retrieval_ms) +
+        ", generation " + millis(x.generation_ms) + ")"),
+      ...pair("Grounding", x.grounding ? groundingText(x.grounding) : "not assessed"),
+      ...pair("Support check", !support ? "not run" : support.supported ? "supported" : "refused")));
+    if (support && support.problems.length) {
+      card.append(el("h3", "", "Support problems"), el("ul", "problems",
+        ...support.problems.map((p) => el("li", "", p))));
+    }
+    if (x.llm_error) card.append(el("p", "muted", "Language model error: " + x.llm_error));
+    const passages = (x.passages || []).concat(x.history || []);
+    if (passages.length) card.append(el("h3", "", "Passages"), evidenceTable(passages));
+    return card;
+  }
+
+  function groundingText(g) {
+    return (g.confident ? "confident" : "not confident") + ": " + g.measure + " " + fixed(g.value) +
+      " against " + fixed(g.threshold) + ", " + g.reason;
+  }
+
+  function evidenceTable(passages) {
+    const body = el("tbody");
+    passages.forEach((p, i) => {
+      const where = [p.title, ...(p.heading_path || [])].join(" › ");
+      body.append(row([i + 1, el("div", "", p.source + ": " + where, el("div", "passage", p.text)),
+        fixed(p.score, 4), p.dense_similarity === null ? "" : fixed(p.dense_similarity)],
+        ["num", "", "num", "num"]));
+    });
+    return table(["#", "Passage", "Score", "Dense"], body, [0, 2, 3]);
+  }
+
+  // The help centre: articles, a retrieval probe, and the prompts in force.
+
+  function articleTemplate() {
+    const today = new Date().toISOString().slice(0, 10);
+    return ["---", "id: new-article", "title: New article", "tags: [general]", "language: en",
+      "updated: " + today, "---", "", "# New article", "",
+      "What the customer needs to know, in a few short paragraphs.", "",
+      "## A question customers ask", "", "1. The first step", "2. The next step", ""].join("\n");
+  }
+
+  async function loadHelp() {
+    try {
+      const body = await api("GET", "/api/v1/articles");
+      helpArticles = body.articles.sort((a, b) => a.id.localeCompare(b.id));
+      $("article-count").textContent = helpArticles.length + " articles · retrieval " + body.retrieval;
+      renderArticles();
+    } catch (error) {
+      report(error);
+    }
+    loadPromptVersion();
+  }
+
+  function renderArticles() {
+    const words = $("article-filter").value.trim().toLowerCase();
+    const matches = (a) => [a.id, a.title, a.language, ...a.tags].join(" ").toLowerCase().includes(words);
+    const shown = helpArticles.filter(matches);
+    const body = $("articles");
+    body.replaceChildren();
+    if (shown.length === 0) emptyRow(body, 6, words ? "No article matches." : "No articles yet.");
+    for (const a of shown) {
+      body.append(row([el("code", "", a.id), a.title, a.tags.join(", "), a.language, a.updated || "",
+        button("Open", "small plain", () => openArticle(a.id))]));
+    }
+  }
+
+  function editArticle(id, documentText) {
+    editingArticle = id;
+    $("article-editor").value = documentText;
+    $("article-title").textContent = id ? "Article " + id : "New article";
+    const link = $("article-link");
+    link.replaceChildren();
+    if (id) {
+      const a = el("a", "", "View the public page");
+      a.href = "/help/" + encodeURIComponent(id);
+      a.target = "_blank";
+      a.rel = "noopener";
+      link.append(a);
+    }
+    $("article-result").replaceChildren();
+  }
+
+  async function openArticle(id) {
+    try {
+      const body = await api("GET", "/api/v1/articles/" + encodeURIComponent(id));
+      editArticle(id, body.document);
+      $("article-editor").scrollIntoView({ behavior: "smooth" });
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  // The id written in the document's front matter, which the API requires to match.
+  function frontMatterId(text) {
+    const block = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
+    const line = block && /^id:\s*(\S+)\s*$/m.exec(block[1]);
+    return line ? line[1] : null;
+  }
+
+  $("article-filter").addEventListener("input", renderArticles);
+  $("article-new").addEventListener("click", () => editArticle(null, articleTemplate()));
+
+  $("article-save").addEventListener("click", async () => {
+    const documentText = $("article-editor").value;
+    const id = frontMatterId(documentText) || editingArticle;
+    if (!id) {
+      banner("The document needs front matter with an id.", "error");
+      return;
+    }
+    try {
+      const saved = await api("PUT", "/api/v1/articles/" + encodeURIComponent(id), { document: documentText });
+      editArticle(id, documentText);
+      $("article-result").replaceChildren(el("p", "", "Article " + saved.article_id + " " + saved.status +
+        ": " + saved.chunks + " passages indexed."));
+      loadHelp();
+    } catch (error) {
+      if (error.status !== 422) return report(error);
+      $("article-result").replaceChildren(el("ul", "problems",
+        el("li", "", error.message + " (" + error.code + ")")));
+    }
+  });
+
+  $("article-delete").addEventListener("click", async () => {
+    const id = editingArticle;
+    if (!id) {
+      banner("Open a saved article first.", "error");
+      return;
+    }
+    if (!confirm("Delete article " + id + " and every passage of it?")) return;
+    try {
+      await api("DELETE", "/api/v1/articles/" + encodeURIComponent(id));
+      editArticle(null, "");
+      inform("Article " + id + " deleted.");
+      loadHelp();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("try-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const question = $("try-question").value.trim();
+    if (!question) return;
+    try {
+      renderSearch(await api("POST", "/api/v1/knowledge/search", { question }));
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  function renderSearch(result) {
+    const g = result.grounding;
+    const verdict = el("span", "badge " + (g.confident ? "yes" : "no"),
+      g.confident ? "the bot would answer" : "the bot would decline");
+    const body = el("tbody");
+    if (result.passages.length === 0) emptyRow(body, 4, "Nothing found.");
+    result.passages.forEach((p, i) => {
+      const lists = (p.contributions || []).map((c) =>
+        c.list + " #" + c.rank + " (" + fixed(c.score) + ")").join(", ");
+      const where = [p.title, ...(p.heading_path || [])].join(" › ");
+      const mark = i === g.best ? " (best)" : "";
+      body.append(row([i + 1, el("div", "", where + mark, el("div", "passage", p.text)),
+        fixed(p.score, 4), lists], ["num", "", "num"]));
+    });
+    $("try-result").replaceChildren(
+      el("p", "", verdict),
+      el("dl", "",
+        ...pair("Confident", g.confident ? "yes" : "no"),
+        ...pair("Measure", g.measure),
+        ...pair("Value", fixed(g.value)),
+        ...pair("Threshold", fixed(g.threshold)),
+        ...pair("Reason", g.reason),
+        ...pair("Retrieval", result.retrieval)),
+      table(["#", "Passage", "Score", "Lists (rank, own score)"], body, [0, 2]));
+  }
+
+  async function loadPromptVersion() {
+    try {
+      const p = await api("GET", "/api/v1/prompts");
+      $("prompt-version").textContent = "Version " + p.version + " · " +
+        (p.llm ? "model " + p.llm : "no language model: replies quote passages") +
+        " · languages " + p.languages.join(", ");
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  $("prompts-reload").addEventListener("click", async () => {
+    try {
+      const result = await api("POST", "/api/v1/prompts/reload");
+      inform("Prompts reloaded: version " + result.version + " is in force.");
+      loadPromptVersion();
+    } catch (error) {
+      report(error);
+    }
   });
 
   // Audit log, oldest first, a page at a time.

@@ -1,6 +1,8 @@
 // The customer chat widget: starts (or resumes) a conversation, sends messages with an
 // idempotency key so retries never duplicate them, and follows live events over a
-// WebSocket that resumes from the last event it saw.
+// WebSocket that resumes from the last event it saw. A bot reply is shown as it is
+// written (`reply.delta`) and replaced by the stored message, which carries its
+// sources. Message text reaches the page as text only, never as markup.
 (function () {
   "use strict";
 
@@ -41,14 +43,100 @@
     localStorage.setItem(STORE, JSON.stringify(session));
   }
 
+  // Bot replies being written, by reply id: the bubble and the text so far.
+  const writing = new Map();
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  // Fills a bubble with text; a run of lines starting with "> " is a quoted passage
+  // (a lone ">" inside the run is a blank line of it).
+  function fillText(bubble, text) {
+    bubble.replaceChildren();
+    let run = [];
+    let quoting = false;
+    const flush = () => {
+      if (!run.length) return;
+      const joined = run.join("\n");
+      bubble.append(quoting ? element("blockquote", "fd-quote", joined) : joined);
+      run = [];
+    };
+    for (const line of text.split("\n")) {
+      const quoted = line.startsWith("> ") || (quoting && line === ">");
+      if (quoted !== quoting) {
+        flush();
+        quoting = quoted;
+      }
+      run.push(quoted ? line.slice(2) : line);
+    }
+    flush();
+  }
+
+  // "Sources:" with a link per cited article; only help-centre addresses are linked.
+  function sources(citations) {
+    const line = element("div", "fd-sources", "Sources: ");
+    citations.forEach((c, i) => {
+      if (i > 0) line.append(", ");
+      const url = typeof c.url === "string" ? c.url : "";
+      if (!url.startsWith("/help/")) return line.append(String(c.title));
+      const link = element("a", "", String(c.title));
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      line.append(link);
+    });
+    return line;
+  }
+
+  function bubbleFor(message) {
+    const bubble = element("div", "fd-msg fd-" + message.author.kind);
+    if (message.author.kind !== "bot") {
+      bubble.textContent = message.text;
+      return bubble;
+    }
+    fillText(bubble, message.text);
+    if (Array.isArray(message.citations) && message.citations.length) {
+      bubble.append(sources(message.citations));
+    }
+    return bubble;
+  }
+
   function render(message) {
     if (shown.has(message.id)) return;
     shown.add(message.id);
-    const bubble = document.createElement("div");
-    bubble.className = "fd-msg fd-" + message.author.kind;
-    bubble.textContent = message.text;
-    log.appendChild(bubble);
+    const bubble = bubbleFor(message);
+    const draft = writing.get(message.id);
+    if (draft) {
+      draft.bubble.replaceWith(bubble);
+      writing.delete(message.id);
+    } else {
+      log.appendChild(bubble);
+    }
     log.scrollTop = log.scrollHeight;
+  }
+
+  function writeReply(replyId, piece) {
+    if (shown.has(replyId)) return;
+    let draft = writing.get(replyId);
+    if (!draft) {
+      draft = { bubble: element("div", "fd-msg fd-bot fd-writing"), text: "" };
+      draft.bubble.setAttribute("aria-busy", "true");
+      writing.set(replyId, draft);
+      log.appendChild(draft.bubble);
+    }
+    draft.text += piece;
+    fillText(draft.bubble, draft.text);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function dropReply(replyId) {
+    const draft = writing.get(replyId);
+    if (draft) draft.bubble.remove();
+    writing.delete(replyId);
   }
 
   let typingTimer = null;
@@ -59,6 +147,9 @@
       localStorage.setItem(STORE, JSON.stringify(session));
     }
     if (event.type === "message.created") render(event.data.message);
+    if (event.type === "reply.started") writeReply(event.data.reply_id, "");
+    if (event.type === "reply.delta") writeReply(event.data.reply_id, event.data.text || "");
+    if (event.type === "reply.retracted") dropReply(event.data.reply_id);
     if (event.type === "conversation.state_changed") stateLine.textContent = STATE_TEXT[event.data.to] || "";
     if (event.type === "typing" && event.data.author.kind !== "customer") {
       typingLine.textContent = "Typing…";
@@ -76,6 +167,8 @@
     socket.onopen = () => { status.textContent = ""; retryDelay = 500; };
     socket.onmessage = (frame) => onEvent(JSON.parse(frame.data));
     socket.onclose = () => {
+      // Pieces missed while away never come back; the stored reply will.
+      for (const replyId of [...writing.keys()]) dropReply(replyId);
       status.textContent = "Reconnecting…";
       setTimeout(follow, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);

@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod help;
 pub mod knowledge;
 pub mod openapi;
 pub mod pages;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(openapi::router())
         .merge(pages::router())
+        .merge(help::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,6 +1,7 @@
 //! Pages for people: the customer chat widget, the agent console and the supervisor's
 //! page, each one HTML file and one script calling the public API. The two staff pages
-//! also share a script and a stylesheet, `/staff.js` and `/staff.css`.
+//! also share a script and a stylesheet, `/staff.js` and `/staff.css`. The help
+//! centre's pages are rendered per request, in `help.rs`.
 //!
 //! The files are compiled into the binary, so the server needs nothing on disk to show
 //! them. The staff pages keep an API token in the browser tab, so they are served with a

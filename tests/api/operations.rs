@@ -109,6 +109,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/messages/{id}/evidence",
         "/api/v1/prompts",
         "/api/v1/prompts/reload",
+        "/help",
+        "/help/{id}",
         "/healthz",
         "/readyz",
         "/metrics",

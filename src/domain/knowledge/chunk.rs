@@ -164,16 +164,7 @@ impl<'a> SectionReader<'a> {
     }
 
     fn track_fence(&mut self, line: &str) {
-        let trimmed = line.trim_start();
-        for marker in ["```", "~~~"] {
-            if trimmed.starts_with(marker) {
-                self.fence = match self.fence {
-                    None => Some(marker),
-                    Some(open) if open == marker => None,
-                    other => other,
-                };
-            }
-        }
+        self.fence = fence_after(self.fence, line);
     }
 
     fn heading(&mut self, level: usize, text: &str) {
@@ -203,8 +194,26 @@ impl<'a> SectionReader<'a> {
     }
 }
 
+/// The code fence open after `line`, given the one open before it: a line starting
+/// with ```` ``` ```` or `~~~` opens a fence, and the same marker closes it. The help
+/// page renderer follows the same rule, so both agree on which lines are headings.
+pub(super) fn fence_after(open: Option<&'static str>, line: &str) -> Option<&'static str> {
+    let trimmed = line.trim_start();
+    let mut fence = open;
+    for marker in ["```", "~~~"] {
+        if trimmed.starts_with(marker) {
+            fence = match fence {
+                None => Some(marker),
+                Some(open) if open == marker => None,
+                other => other,
+            };
+        }
+    }
+    fence
+}
+
 /// An ATX heading (`#` to `######`, then a space): its level and text.
-fn heading(line: &str) -> Option<(usize, &str)> {
+pub(super) fn heading(line: &str) -> Option<(usize, &str)> {
     let indent = line.len() - line.trim_start_matches(' ').len();
     let trimmed = line.trim_start_matches(' ');
     let level = trimmed.chars().take_while(|c| *c == '#').count();

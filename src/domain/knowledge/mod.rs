@@ -6,7 +6,8 @@
 //! ([`chunk`]), with token counts from a [`TokenCounter`] ([`tokens`]) and citation
 //! URLs from [`citation`]. Passages and queries become BM25-style sparse vectors
 //! ([`sparse`]), and the sparse and dense result lists are merged by reciprocal rank
-//! fusion ([`fusion`]).
+//! fusion ([`fusion`]). [`render`] turns an article body into the HTML of its public
+//! page, with the heading anchors citations point at.
 //!
 //! Nothing here talks to the vector store, an encoder or the network, reads a clock or
 //! logs; [`load_dir`] is the single function that reads files, and it only reads. The
@@ -16,6 +17,7 @@ pub mod article;
 pub mod chunk;
 pub mod citation;
 pub mod fusion;
+pub mod render;
 pub mod sparse;
 pub mod tokens;
 
@@ -26,6 +28,7 @@ pub use article::{
 pub use chunk::{Chunk, ChunkSettings, ChunkSettingsError, chunk_article};
 pub use citation::{ARTICLE_URL, article_url, heading_slug};
 pub use fusion::{Contribution, DEFAULT_RRF_K, Fused, RankedList, reciprocal_rank_fusion};
+pub use render::{escape_html, render_markdown, safe_href};
 pub use sparse::{SparseEncoder, SparseVector, encode_query};
 pub use tokens::{TokenCounter, WordPieceEstimate};
 

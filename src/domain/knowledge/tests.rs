@@ -123,3 +123,30 @@ fn every_shipped_chunk_gets_a_clean_sparse_vector() {
         );
     }
 }
+
+#[test]
+fn every_shipped_citation_anchor_is_a_heading_of_the_rendered_page() {
+    let mut anchors = 0;
+    for article in shipped() {
+        let html = render_markdown(&article.body);
+        for chunk in chunk_article(article, &ChunkSettings::default(), &WordPieceEstimate) {
+            let Some((_, anchor)) = chunk.url.split_once('#') else {
+                continue;
+            };
+            let target = format!(" id=\"{anchor}\"");
+            assert!(html.contains(&target), "{} has no {target}", article.id);
+            anchors += 1;
+        }
+    }
+    assert!(anchors > 100, "only {anchors} anchored citations checked");
+}
+
+#[test]
+fn shipped_articles_render_without_leftover_markers() {
+    for article in shipped() {
+        let html = render_markdown(&article.body);
+        for marker in ["**", "](", "<p>|", "<p>- ", "<p>1. "] {
+            assert!(!html.contains(marker), "{} shows {marker:?}", article.id);
+        }
+    }
+}
