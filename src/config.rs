@@ -83,7 +83,7 @@ impl Default for KnowledgeSettings {
             qdrant_api_key: None,
             passages: 4,
             min_dense_similarity: 0.55,
-            min_term_coverage: 0.6,
+            min_term_coverage: 0.7,
         }
     }
 }

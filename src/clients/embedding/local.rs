@@ -22,8 +22,10 @@ pub const DEFAULT_MODEL_DIR: &str = "all-minilm-l6-v2";
 /// Tokens the encoder reads per text; the model was trained on 256, longer input is cut.
 const MAX_TOKENS: usize = 256;
 
-/// Texts encoded in one forward pass.
-const BATCH: usize = 32;
+/// Texts encoded in one forward pass. Small, because attention scores grow with the
+/// batch times the square of its longest text: at 32 passages of 256 tokens they alone
+/// take about 100 MB per layer, which set the serving process's peak while indexing.
+const BATCH: usize = 8;
 
 /// The encoder and its tokenizer, loaded once and shared.
 #[derive(Clone)]
