@@ -44,6 +44,9 @@ pub struct KnowledgeSettings {
     pub encoder: EncoderKind,
     /// Encoder files; unset means `<data_dir>/models/all-minilm-l6-v2`.
     pub model_dir: Option<PathBuf>,
+    /// For `encoder = "openai"`: the embeddings endpoint; unset means `llm.base_url`
+    /// (with `llm.api_key`).
+    pub embedding_url: Option<String>,
     /// Embedding model name for `encoder = "openai"`.
     pub embedding_model: String,
     /// Vector length of `embedding_model`.
@@ -77,6 +80,7 @@ impl Default for KnowledgeSettings {
             articles_dir: PathBuf::from("knowledge-base"),
             encoder: EncoderKind::Local,
             model_dir: None,
+            embedding_url: None,
             embedding_model: "text-embedding-3-small".into(),
             embedding_dimensions: 1536,
             qdrant_url: None,

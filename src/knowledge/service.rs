@@ -126,9 +126,12 @@ pub fn encoder(settings: &Settings) -> anyhow::Result<EncoderParts> {
             }
         }
         EncoderKind::Openai => {
-            let base = settings.llm.base_url.as_deref().context(
-                "knowledge.encoder = \"openai\" needs llm.base_url, the endpoint to embed with",
-            )?;
+            let base = (settings.knowledge.embedding_url.as_deref())
+                .or(settings.llm.base_url.as_deref())
+                .context(
+                    "knowledge.encoder = \"openai\" needs knowledge.embedding_url or llm.base_url, \
+                     the endpoint to embed with",
+                )?;
             let embedder = OpenAiEmbedder::new(
                 base,
                 settings.llm.api_key.as_ref().map(|k| k.expose()),
