@@ -142,6 +142,10 @@ pub(super) async fn respond(stages: &Stages, asker: &Asker<'_>) -> Result<(), Pi
                 let check = check_support(&text, &used, &templates.instruction_text());
                 evidence["completion_tokens"] = json!(answerer.knowledge.counter.count(&text));
                 evidence["support"] = json!(check);
+                if !check.supported {
+                    // Kept for the explanation only; the customer never sees it.
+                    evidence["rejected_reply"] = json!(text);
+                }
                 llm_reply(stages, message, &reply_id, text, &check, &used, replies)
             }
             Err(error) => {

@@ -280,6 +280,7 @@ async fn hostile_messages_cannot_make_an_obedient_model_leak_or_invent() {
         let evidence = evidence(&app, &supervisor, id).await;
         assert_eq!(evidence["outcome"], "declined", "{attack}");
         assert_eq!(evidence["evidence"]["support"]["supported"], false);
+        assert!(evidence["evidence"]["rejected_reply"].is_string());
     }
     // The model was asked every time, and every time the customer's words stayed
     // inside one fence.
