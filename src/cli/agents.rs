@@ -55,13 +55,7 @@ pub struct CreateAgent {
 
 /// Runs an `agents` command against the configured database.
 pub async fn run(settings: &Settings, args: AgentsArgs) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database_url(), 1)
-        .await
-        .context("could not open the database")?;
-    store
-        .migrate()
-        .await
-        .context("could not migrate the database")?;
+    let store = super::open_store(settings, 1).await?;
     let result = match args.command {
         AgentsCommand::Create(create) => create_agent(&store, create).await,
         AgentsCommand::List => list_agents(&store).await,

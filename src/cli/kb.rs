@@ -22,7 +22,6 @@ use crate::domain::knowledge::{Article, ChunkSettings, TokenCounter, WordPieceEs
 use crate::domain::stats::percentile;
 use crate::knowledge::service::Knowledge;
 use crate::knowledge::{ARTICLES, KnowledgeIndex, RetrievalSettings};
-use crate::storage::Store;
 
 /// Arguments of `frontdesk kb`.
 #[derive(Debug, Args)]
@@ -133,13 +132,7 @@ async fn run_ingest(settings: &Settings, args: &IngestArgs) -> anyhow::Result<()
     if let Some(dir) = &args.encoder.model_dir {
         settings.knowledge.model_dir = Some(dir.clone());
     }
-    let store = Store::connect(&settings.database_url(), 2)
-        .await
-        .context("could not open the database")?;
-    store
-        .migrate()
-        .await
-        .context("could not migrate the database")?;
+    let store = super::open_store(&settings, 2).await?;
     let knowledge = Knowledge::open(&settings, store.clone()).await?;
     let mut progress = |done: usize, total: usize| draw_progress(done, total);
     let report = knowledge

@@ -148,11 +148,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database_url(), 1)
-        .await
-        .context("could not open the database")?;
-    store.migrate().await.context("migration failed")?;
+    let store = open_store(&settings, 1).await?;
     store.close().await;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// Opens the configured database with at most `connections` connections and applies
+/// pending migrations, for commands that run beside or instead of the server.
+pub(crate) async fn open_store(settings: &Settings, connections: u32) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database_url(), connections)
+        .await
+        .context("could not open the database")?;
+    store
+        .migrate()
+        .await
+        .context("could not migrate the database")?;
+    Ok(store)
 }

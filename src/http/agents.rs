@@ -14,11 +14,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{AgentAuth, SupervisorAuth, hash_token, new_agent_token};
+use super::auth::{AgentAuth, SupervisorAuth, hash_token, new_agent_token, supervisor_actor};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::validate::{check_field, is_language_tag, looks_like_email, page_limit};
 use crate::pipeline::notify_agent;
-use crate::storage::{Actor, AgentChanges, AgentRecord, NewAgent, Presence, Role};
+use crate::storage::{AgentChanges, AgentRecord, NewAgent, Presence, Role};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -92,13 +92,6 @@ fn default_capacity() -> i64 {
 /// The most conversations one person can be given at once.
 pub const MAX_CAPACITY: i64 = 50;
 
-fn actor(supervisor: &AgentRecord) -> Actor {
-    Actor {
-        kind: "supervisor",
-        id: Some(supervisor.id.clone()),
-    }
-}
-
 #[tracing::instrument(skip_all, fields(agent.id))]
 async fn create_agent(
     State(state): State<AppState>,
@@ -109,7 +102,7 @@ async fn create_agent(
     let token = new_agent_token();
     let agent = state
         .store
-        .create_agent(&new, &hash_token(&token), &actor(&supervisor))
+        .create_agent(&new, &hash_token(&token), &supervisor_actor(&supervisor))
         .await
         .map_err(conflict_on_duplicate_email)?;
     tracing::Span::current().record("agent.id", &agent.id);
@@ -144,7 +137,7 @@ async fn update_agent(
     let changes = validate_changes(body)?;
     let agent = state
         .store
-        .update_agent(&agent_id, &changes, &actor(&supervisor))
+        .update_agent(&agent_id, &changes, &supervisor_actor(&supervisor))
         .await?;
     state.assign.wake();
     agent.map(Json).ok_or_else(no_such_agent)
@@ -165,7 +158,7 @@ async fn issue_token(
             &agent_id,
             &hash_token(&token),
             &body.label,
-            &actor(&supervisor),
+            &supervisor_actor(&supervisor),
         )
         .await?;
     if !issued {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
-use crate::storage::{AgentRecord, ConversationRecord, Role, now_ms};
+use crate::storage::{Actor, AgentRecord, ConversationRecord, Role, now_ms};
 
 /// Prefixes that make tokens recognisable, e.g. to secret scanners.
 const TOKEN_PREFIX: &str = "fdc_";
@@ -147,6 +147,14 @@ fn bearer_token(parts: &Parts) -> Option<String> {
             Some(value.to_owned())
         })
     })
+}
+
+/// A supervisor as the audit log records them.
+pub fn supervisor_actor(supervisor: &AgentRecord) -> Actor {
+    Actor {
+        kind: "supervisor",
+        id: Some(supervisor.id.clone()),
+    }
 }
 
 #[cfg(test)]

@@ -11,16 +11,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::SupervisorAuth;
+use super::auth::{SupervisorAuth, supervisor_actor};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::validate::check_field;
 use crate::clients::vector_store::Filter;
 use crate::domain::answer::{Evidence, assess};
 use crate::domain::knowledge::Article;
 use crate::domain::knowledge::article::is_kebab_case;
+use crate::knowledge::Passage;
 use crate::knowledge::catalogue::CatalogueError;
 use crate::startup::load_prompts;
-use crate::storage::{Actor, AgentRecord, rfc3339};
+use crate::storage::rfc3339;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,7 +106,7 @@ async fn save_article(
     }
     let catalogue = &state.answers.knowledge.catalogue;
     let outcome = catalogue
-        .save(&id, &body.document, &actor(&supervisor))
+        .save(&id, &body.document, &supervisor_actor(&supervisor))
         .await
         .map_err(catalogue_error)?;
     let status = if outcome.status == "created" {
@@ -125,7 +126,7 @@ async fn delete_article(
 ) -> Result<StatusCode, ApiError> {
     let catalogue = &state.answers.knowledge.catalogue;
     let deleted = catalogue
-        .delete(&id, &actor(&supervisor))
+        .delete(&id, &supervisor_actor(&supervisor))
         .await
         .map_err(catalogue_error)?;
     if deleted {
@@ -161,20 +162,8 @@ async fn search(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let evidence: Vec<Evidence> = passages
         .iter()
-        .map(|p| Evidence {
-            source: p.source.clone(),
-            id: p.article_id.clone(),
-            title: p.title.clone(),
-            url: p.url.clone(),
-            heading_path: p.heading_path.clone(),
-            text: p.text.clone(),
-            score: p.score,
-            dense_similarity: p
-                .contributions
-                .iter()
-                .find(|c| c.list == "dense")
-                .map(|c| c.score),
-        })
+        .cloned()
+        .map(Passage::into_evidence)
         .collect();
     let grounding = assess(&body.question, &evidence, &answers.settings.thresholds);
     Ok(Json(json!({
@@ -250,12 +239,5 @@ fn catalogue_error(error: CatalogueError) -> ApiError {
         CatalogueError::Invalid(e) => ApiError::invalid("invalid_article", e.to_string()),
         e @ CatalogueError::IdMismatch { .. } => ApiError::invalid("id_mismatch", e.to_string()),
         other => ApiError::Internal(other.into()),
-    }
-}
-
-fn actor(supervisor: &AgentRecord) -> Actor {
-    Actor {
-        kind: "supervisor",
-        id: Some(supervisor.id.clone()),
     }
 }

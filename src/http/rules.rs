@@ -13,12 +13,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::SupervisorAuth;
+use super::auth::{SupervisorAuth, supervisor_actor};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::validate::check_field;
 use crate::domain::routing::line_diff;
 use crate::rules_admin::{DEFAULT_HANDLE_SECONDS, document_in_force, replay, validate};
-use crate::storage::{Actor, AgentRecord, RuleVersion};
+use crate::storage::{AgentRecord, RuleVersion};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -84,7 +84,12 @@ async fn save_version(
     let (based_on, in_force) = document_in_force(&state.store, &state.settings).await?;
     let saved = state
         .store
-        .save_rule_version(&body.document, &body.note, based_on, &actor(&supervisor))
+        .save_rule_version(
+            &body.document,
+            &body.note,
+            based_on,
+            &supervisor_actor(&supervisor),
+        )
         .await?;
     let diff = line_diff(&in_force, &body.document);
     let body = json!({ "version": saved, "diff_from_in_force": diff });
@@ -179,7 +184,7 @@ async fn put_in_force(
         validate(saved.document.as_deref().unwrap_or_default()).map_err(ApiError::InvalidRules)?;
     state
         .store
-        .publish_rules(version, kind, &actor(supervisor))
+        .publish_rules(version, kind, &supervisor_actor(supervisor))
         .await?;
     state.rules.replace(Arc::new(rules));
     tracing::info!(version, kind, "routing rules put in force");
@@ -205,11 +210,4 @@ fn parse_time(field: &'static str, text: &str) -> Result<i64, ApiError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     Ok(i64::try_from(millis).unwrap_or(i64::MAX))
-}
-
-fn actor(supervisor: &AgentRecord) -> Actor {
-    Actor {
-        kind: "supervisor",
-        id: Some(supervisor.id.clone()),
-    }
 }

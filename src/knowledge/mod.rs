@@ -22,6 +22,7 @@ use crate::clients::vector_store::{
     CollectionSpec, Filter, Hit, Point, QueryVector, Search, VectorStore, VectorStoreError,
     point_id,
 };
+use crate::domain::answer::Evidence;
 use crate::domain::knowledge::sparse::average_length;
 use crate::domain::knowledge::{
     Article, Chunk, ChunkSettings, Contribution, RankedList, SparseEncoder, TokenCounter,
@@ -92,6 +93,33 @@ pub struct Passage {
     pub score: f64,
     /// Where each ranked list placed the passage.
     pub contributions: Vec<Contribution>,
+}
+
+impl Passage {
+    /// The passage as evidence for the answer stage, with the dense list's cosine
+    /// similarity when that list ranked it.
+    pub fn into_evidence(self) -> Evidence {
+        let dense_similarity = self
+            .contributions
+            .iter()
+            .find(|c| c.list == "dense")
+            .map(|c| c.score);
+        let title = if self.source == "history" {
+            "Your earlier message".to_owned()
+        } else {
+            self.title
+        };
+        Evidence {
+            source: self.source,
+            id: self.article_id,
+            title,
+            url: self.url,
+            heading_path: self.heading_path,
+            text: self.text,
+            score: self.score,
+            dense_similarity,
+        }
+    }
 }
 
 /// What an indexing run did.

@@ -94,8 +94,7 @@ pub(super) async fn respond(stages: &Stages, asker: &Asker<'_>) -> Result<(), Pi
 
     let question = redact(&message.text, &asker.triage.pii);
     let retrieval_started = Instant::now();
-    let (articles, history) =
-        retrieve(&answerer.knowledge, &question, asker.customer_id, answerer).await;
+    let (articles, history) = retrieve(answerer, &question, asker.customer_id).await;
     let retrieval_ms = retrieval_started.elapsed().as_millis() as u64;
     let grounding = assess(&question, &articles, &answerer.settings.thresholds);
 
@@ -190,11 +189,11 @@ fn small_talk(
 /// Help-centre passages and this customer's own past messages. A failing store is
 /// logged and treated as finding nothing, so the customer still gets a reply.
 async fn retrieve(
-    knowledge: &Knowledge,
+    answerer: &Answerer,
     question: &str,
     customer_id: &str,
-    answerer: &Answerer,
 ) -> (Vec<Evidence>, Vec<Evidence>) {
+    let knowledge = &answerer.knowledge;
     let articles = knowledge
         .articles
         .retrieve(question, Filter::default(), answerer.settings.passages)
@@ -207,7 +206,7 @@ async fn retrieve(
         .retrieve(question, mine, answerer.settings.history_passages)
         .await;
     let evidence = |result: Result<Vec<Passage>, _>, what: &str| match result {
-        Ok(passages) => passages.into_iter().map(to_evidence).collect(),
+        Ok(passages) => passages.into_iter().map(Passage::into_evidence).collect(),
         Err(error) => {
             tracing::error!(error = %error, "could not search {what}");
             Vec::new()
@@ -217,29 +216,6 @@ async fn retrieve(
         evidence(articles, "the help centre"),
         evidence(history, "the customer's history"),
     )
-}
-
-fn to_evidence(passage: Passage) -> Evidence {
-    let dense = passage
-        .contributions
-        .iter()
-        .find(|c| c.list == "dense")
-        .map(|c| c.score);
-    let title = if passage.source == "history" {
-        "Your earlier message".to_owned()
-    } else {
-        passage.title
-    };
-    Evidence {
-        source: passage.source,
-        id: passage.article_id,
-        title,
-        url: passage.url,
-        heading_path: passage.heading_path,
-        text: passage.text,
-        score: passage.score,
-        dense_similarity: dense,
-    }
 }
 
 /// Streams the model's reply to the customer as it comes; the whole text at the end.
