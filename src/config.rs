@@ -30,6 +30,29 @@ pub struct Settings {
     pub assignment: AssignmentSettings,
     pub knowledge: KnowledgeSettings,
     pub llm: LlmSettings,
+    pub triage: TriageSettings,
+}
+
+/// How customer messages are triaged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageSettings {
+    /// Let the intent model consult the installed sentence encoder (the one in
+    /// `knowledge.model_dir`) when its term features alone are unsure. Without the
+    /// encoder's files the term model decides alone.
+    pub encoder: bool,
+    /// The encoder is consulted when the term model's confidence is below this
+    /// (0 never, 1 for every message).
+    pub consult_below: f32,
+}
+
+impl Default for TriageSettings {
+    fn default() -> Self {
+        Self {
+            encoder: true,
+            consult_below: crate::domain::triage::EncoderOptions::default().consult_below,
+        }
+    }
 }
 
 /// The help centre, the vector store and how the bot answers from them.
@@ -235,6 +258,7 @@ impl Default for Settings {
             assignment: AssignmentSettings::default(),
             knowledge: KnowledgeSettings::default(),
             llm: LlmSettings::default(),
+            triage: TriageSettings::default(),
         }
     }
 }

@@ -11,12 +11,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::clients::embedding::cache::CachedEncoder;
 use crate::clients::event_bus::InProcessBus;
 use crate::clients::llm::{ChatModel, OpenAiChat};
 use crate::config::Settings;
 use crate::domain::answer::prompt::{REPLIES_FILE, SYSTEM_FILE, USER_FILE};
 use crate::domain::answer::{GroundingThresholds, PromptTemplates};
-use crate::domain::triage::Triager;
+use crate::domain::triage::{
+    EncoderOptions, SharedEncoder, TrainOptions, Triager, default_examples,
+};
 use crate::http::{AppState, router};
 use crate::knowledge::service::Knowledge;
 use crate::metrics::Metrics;
@@ -62,6 +65,7 @@ impl Application {
             assign: AssignHandle::default(),
             answers: answers.clone(),
         };
+        train_encoder_stage(&settings, stages.triager.clone())?;
         let rules = stages.rules.clone();
         let assign = stages.assign.clone();
         let pipeline = Pipeline::start(
@@ -224,6 +228,61 @@ async fn default_triager() -> anyhow::Result<Arc<Triager>> {
         })
         .await?;
     Ok(model.clone())
+}
+
+/// Where the vectors of the intent examples are kept between starts.
+pub fn triage_vector_cache(settings: &Settings) -> std::path::PathBuf {
+    settings.data_dir.join("cache").join("triage-vectors.bin")
+}
+
+/// The sentence encoder the intent model may consult, when it is wanted and installed.
+pub fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncoder>> {
+    if !settings.triage.encoder {
+        return Ok(None);
+    }
+    let Some(encoder) = crate::knowledge::service::local_encoder(&settings.model_dir())? else {
+        tracing::info!(
+            "no sentence encoder installed: intents are told apart by their terms alone"
+        );
+        return Ok(None);
+    };
+    let cached = CachedEncoder::new(Arc::new(encoder), triage_vector_cache(settings));
+    Ok(Some(SharedEncoder(Arc::new(cached))))
+}
+
+/// Trains the intent model with its encoder stage in the background and puts it in
+/// force when done. Until then the term model serves: encoding every example takes
+/// seconds to minutes on the first start, and later starts read the vectors back.
+fn train_encoder_stage(settings: &Settings, current: Current<Triager>) -> anyhow::Result<()> {
+    let Some(encoder) = triage_encoder(settings)? else {
+        return Ok(());
+    };
+    let options = TrainOptions {
+        encoder: EncoderOptions {
+            consult_below: settings.triage.consult_below,
+            ..EncoderOptions::default()
+        },
+        ..TrainOptions::default()
+    };
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let trained = default_examples()
+            .and_then(|examples| Triager::train_with_encoder(&examples, options, Some(encoder)));
+        match trained {
+            Ok(model) => {
+                current.replace(Arc::new(model));
+                tracing::info!(
+                    train_ms = started.elapsed().as_millis() as u64,
+                    "triage model with the sentence encoder trained and in force"
+                );
+            }
+            Err(error) => tracing::error!(
+                error = %error,
+                "could not train the intent model's encoder stage; the term model stays in force"
+            ),
+        }
+    });
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

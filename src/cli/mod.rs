@@ -116,7 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             apply_data_dir(&mut settings, args);
             migrate(settings).await
         }
-        Command::Triage(args) => triage::run(args),
+        Command::Triage(args) => triage::run(&settings, args),
         Command::Models(args) => {
             apply_data_dir(&mut settings, args.data);
             models::run(&settings, args.models)

@@ -9,7 +9,12 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::domain::triage::eval;
+use std::sync::Arc;
+
+use crate::clients::embedding::cache::CachedEncoder;
+use crate::clients::embedding::local::LocalEncoder;
+use crate::config::Settings;
+use crate::domain::triage::{EncoderOptions, SentenceEncoder, SharedEncoder, TrainOptions, eval};
 
 /// Arguments of `frontdesk triage`.
 #[derive(Debug, Args)]
@@ -50,6 +55,31 @@ struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+}
+
+/// The intent model's sentence-encoder stage; the defaults are the server's.
+#[derive(Debug, Args)]
+struct EncoderArgs {
+    /// Folder of the sentence encoder [default: DATA_DIR/models/all-minilm-l6-v2]
+    #[arg(long, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Term model only, even when the encoder is installed.
+    #[arg(long)]
+    no_encoder: bool,
+    /// Keep the training texts' vectors in this file and reuse them on the next run.
+    #[arg(long, value_name = "FILE")]
+    vector_cache: Option<PathBuf>,
+    /// Weight of the encoder's vector against the unit-length term vector.
+    #[arg(long, default_value_t = EncoderOptions::default().weight)]
+    encoder_weight: f32,
+    /// Consult the encoder when the term model's confidence is below this (1 = always).
+    #[arg(long, default_value_t = EncoderOptions::default().consult_below)]
+    consult_below: f32,
+    /// Softmax sharpness of the encoder stage.
+    #[arg(long, default_value_t = EncoderOptions::default().temperature)]
+    encoder_temperature: f32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,14 +95,24 @@ enum Format {
 }
 
 /// Runs `frontdesk triage <command>`.
-pub fn run(args: TriageArgs) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, args: TriageArgs) -> anyhow::Result<()> {
     let TriageCommand::Eval(args) = args.command;
     match args.task {
         Task::Intent => {
+            let options = TrainOptions {
+                out_of_scope_label: args.out_of_scope_label.clone(),
+                encoder: EncoderOptions {
+                    weight: args.encoder.encoder_weight,
+                    consult_below: args.encoder.consult_below,
+                    temperature: args.encoder.encoder_temperature,
+                },
+                ..TrainOptions::default()
+            };
             let report = eval::eval_intents(
                 required(&args.train, "--train")?,
                 required(&args.test, "--test")?,
-                args.out_of_scope_label.as_deref(),
+                options,
+                encoder(settings, &args.encoder)?,
             )
             .context("intent evaluation failed")?;
             print_report(&report, args.format)
@@ -87,6 +127,31 @@ pub fn run(args: TriageArgs) -> anyhow::Result<()> {
             print_report(&report, args.format)
         }
     }
+}
+
+/// The installed encoder unless told otherwise; without one, the term model alone, as
+/// the server would run.
+fn encoder(settings: &Settings, args: &EncoderArgs) -> anyhow::Result<Option<SharedEncoder>> {
+    if args.no_encoder {
+        return Ok(None);
+    }
+    let dir = args
+        .model_dir
+        .clone()
+        .unwrap_or_else(|| settings.model_dir());
+    if !dir.join("model.safetensors").exists() {
+        eprintln!(
+            "no sentence encoder in {}: term model only (frontdesk models install adds it)",
+            dir.display()
+        );
+        return Ok(None);
+    }
+    let encoder = LocalEncoder::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
+    let encoder: Arc<dyn SentenceEncoder> = match &args.vector_cache {
+        Some(path) => Arc::new(CachedEncoder::new(Arc::new(encoder), path)),
+        None => Arc::new(encoder),
+    };
+    Ok(Some(SharedEncoder(encoder)))
 }
 
 fn required<'a>(path: &'a Option<PathBuf>, flag: &str) -> anyhow::Result<&'a Path> {

@@ -145,7 +145,7 @@ pub fn encoder(settings: &Settings) -> anyhow::Result<EncoderParts> {
 
 /// The local encoder, loaded once per process and folder: the weights are large and
 /// every application in a process would load the same files.
-fn local_encoder(dir: &Path) -> anyhow::Result<Option<LocalEncoder>> {
+pub fn local_encoder(dir: &Path) -> anyhow::Result<Option<LocalEncoder>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static LOADED: Mutex<Option<HashMap<std::path::PathBuf, LocalEncoder>>> = Mutex::new(None);

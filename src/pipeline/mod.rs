@@ -33,6 +33,8 @@ use assign::{AssignHandle, Assigner};
 pub enum PipelineError {
     #[error("storage failed")]
     Storage(#[from] StorageError),
+    #[error("triage panicked")]
+    Triage(#[source] tokio::task::JoinError),
 }
 
 /// What every stage may use.
@@ -229,7 +231,13 @@ async fn handle(stages: &Stages, message_id: &str) -> Result<(), PipelineError> 
         previous_triage: earlier.clone(),
         customer_tier: facts.tier.clone(),
     };
-    let triage = stages.triager.get().triage(&message.text, &context);
+    // Triage is CPU work, milliseconds when the intent model consults the sentence
+    // encoder: it runs on the blocking pool so the runtime's workers stay free.
+    let triager = stages.triager.get();
+    let text = message.text.clone();
+    let triage = tokio::task::spawn_blocking(move || triager.triage(&text, &context))
+        .await
+        .map_err(PipelineError::Triage)?;
     stages.metrics.observe_stage("triage", started.elapsed());
     let value = serde_json::to_value(&triage).expect("a triage record serialises");
     let event = stages

@@ -71,6 +71,9 @@ pub async fn test_settings() -> Settings {
     // Lexical retrieval keeps each test's start-up fast; the tests of the dense path
     // name the installed encoder themselves.
     settings.knowledge.encoder = frontdesk::config::EncoderKind::None;
+    // Likewise the intent model's encoder stage: encoding every shipped example takes
+    // minutes in a debug build.
+    settings.triage.encoder = false;
     if let Ok(server) = std::env::var("FRONTDESK_TEST_DATABASE_URL") {
         let url = create_postgres_database(&server, &name).await;
         settings.database.url = Some(frontdesk::config::Secret::new(url));

@@ -18,3 +18,4 @@ mod operations;
 mod pages;
 mod routing;
 mod rules;
+mod triage_eval;

@@ -4,6 +4,7 @@
 //! The files come from a registry package (see `frontdesk models install`), never from
 //! a model hub at run time. Inference is CPU-bound and runs on tokio's blocking pool.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 use super::{EmbedError, Embedder};
 use crate::domain::knowledge::TokenCounter;
+use crate::domain::triage::SentenceEncoder;
 
 /// The folder under the data directory's `models/` that holds the default encoder.
 pub const DEFAULT_MODEL_DIR: &str = "all-minilm-l6-v2";
@@ -44,10 +46,9 @@ impl LocalEncoder {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let (config, dimensions) = read_config(dir)?;
 
-        let weights = std::fs::read(dir.join("model.safetensors"))
+        let weights = read_weights(&dir.join("model.safetensors"))
             .map_err(|e| EmbedError::Model(format!("model.safetensors: {e}")))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| EmbedError::Model(format!("model.safetensors: {e}")))?;
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
 
         let tokenizer = load_tokenizer(dir)?;
@@ -61,11 +62,17 @@ impl LocalEncoder {
         })
     }
 
-    /// Embeds texts on the calling thread, in batches.
+    /// Embeds texts on the calling thread, in batches of texts of similar length so that
+    /// little of each batch is padding; the vectors come back in the order of `texts`.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut vectors = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(BATCH) {
-            vectors.extend(self.inner.encode(batch)?);
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH) {
+            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+            for (&i, vector) in batch.iter().zip(self.inner.encode(&batch_texts)?) {
+                vectors[i] = vector;
+            }
         }
         Ok(vectors)
     }
@@ -92,6 +99,23 @@ impl Embedder for LocalEncoder {
                 .await
                 .map_err(|e| EmbedError::Inference(format!("the encoder task failed: {e}")))?
         })
+    }
+}
+
+/// The intent model's encoder stage runs on the caller's thread: triage is already off the
+/// async runtime when it trains, and a single short message takes milliseconds.
+impl SentenceEncoder for LocalEncoder {
+    fn name(&self) -> &str {
+        self.model()
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions
+    }
+
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        self.embed_blocking(&owned).map_err(|e| e.to_string())
     }
 }
 
@@ -161,6 +185,67 @@ fn load_tokenizer(dir: &Path) -> Result<Tokenizer, EmbedError> {
         .map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))?;
     tokenizer.with_padding(Some(PaddingParams::default()));
     Ok(tokenizer)
+}
+
+/// Reads every tensor of a safetensors file straight into its own buffer, one tensor at
+/// a time. Reading the whole file first and copying tensors out of it would need the
+/// model's size twice over at start-up, which set the serving process's peak memory.
+fn read_weights(path: &Path) -> Result<HashMap<String, Tensor>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        dtype: String,
+        shape: Vec<usize>,
+        data_offsets: [u64; 2],
+    }
+
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut length = [0_u8; 8];
+    file.read_exact(&mut length).map_err(|e| e.to_string())?;
+    let header_len = u64::from_le_bytes(length);
+    if header_len > 100 * 1024 * 1024 {
+        return Err(format!(
+            "a header of {header_len} bytes is not a safetensors file"
+        ));
+    }
+    let mut header = vec![0_u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let mut entries: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("header: {e}"))?;
+    entries.remove("__metadata__");
+    let data_start = 8 + header_len;
+
+    let mut tensors = HashMap::with_capacity(entries.len());
+    for (name, value) in entries {
+        let entry: Entry =
+            serde_json::from_value(value).map_err(|e| format!("tensor {name}: {e}"))?;
+        // The model's weights are all F32; other tensors (the I64 position ids some
+        // exports carry) are not read by the model.
+        if entry.dtype != "F32" {
+            continue;
+        }
+        let [begin, end] = entry.data_offsets;
+        let count: usize = entry.shape.iter().product();
+        if end < begin || (end - begin) as usize != count * 4 {
+            return Err(format!(
+                "tensor {name} has offsets that do not match its shape"
+            ));
+        }
+        let mut values = vec![0_f32; count];
+        file.seek(SeekFrom::Start(data_start + begin))
+            .map_err(|e| e.to_string())?;
+        file.read_exact(bytemuck::cast_slice_mut(&mut values))
+            .map_err(|e| format!("tensor {name}: {e}"))?;
+        // The file is little-endian; on a little-endian machine this changes nothing.
+        values
+            .iter_mut()
+            .for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+        let tensor = Tensor::from_vec(values, entry.shape, &Device::Cpu)
+            .map_err(|e| format!("tensor {name}: {e}"))?;
+        tensors.insert(name, tensor);
+    }
+    Ok(tensors)
 }
 
 /// The model's configuration and the length of its vectors.

@@ -6,6 +6,7 @@
 //!
 //! This module must never log the texts it embeds.
 
+pub mod cache;
 pub mod local;
 pub mod openai;
 

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::intent::softmax;
+use super::intent::{IntentModel, softmax};
 use super::{
-    LabeledExample, SentimentLabel, TrainOptions, TriageContext, TriageError, Triager,
-    data::parse_examples,
+    IntentStage, LabeledExample, SentimentLabel, SharedEncoder, TrainOptions, TriageContext,
+    TriageError, Triager, data::parse_examples,
 };
 use crate::domain::stats::percentile;
 
@@ -74,6 +74,27 @@ pub struct IntentReport {
     pub p99_us: f64,
     pub mean_us: f64,
     pub model_heap_mb: f64,
+    pub model_version: String,
+    /// Present when the model was trained with a sentence encoder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderReport>,
+}
+
+/// How the encoder stage was set up and how often it decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncoderReport {
+    pub weight: f32,
+    pub consult_below: f32,
+    pub temperature: f32,
+    /// Share of test rows on which the term model was unsure and the encoder was consulted.
+    pub consulted_share: f64,
+    /// NLL of the encoder stage over the in-scope rows it decided.
+    pub nll: f64,
+    /// Temperature that would minimise that NLL; fit it on a dev split only.
+    pub nll_optimal_temperature: f32,
+    /// Whole-triage latency of the rows that consulted the encoder.
+    pub consulted_p50_us: f64,
+    pub consulted_p99_us: f64,
 }
 
 /// Sentiment evaluation figures.
@@ -116,20 +137,19 @@ pub struct BandCrossValidation {
 /// Seed of the fold shuffle, fixed so that cross-validated figures can be reproduced.
 const FOLD_SEED: u64 = 17;
 
-/// Trains on one `text,category` CSV and scores another, with the shipped options.
+/// Trains on one `text,category` CSV and scores another, with the given options and
+/// encoder (the server's are [`TrainOptions::default`] and the installed encoder).
 pub fn eval_intents(
     train_csv: &Path,
     test_csv: &Path,
-    oos_label: Option<&str>,
+    options: TrainOptions,
+    encoder: Option<SharedEncoder>,
 ) -> Result<IntentReport, EvalError> {
-    let options = TrainOptions {
-        out_of_scope_label: oos_label.map(str::to_owned),
-        ..TrainOptions::default()
-    };
     eval_intents_with(
         &read_examples(train_csv)?,
         &read_examples(test_csv)?,
         options,
+        encoder,
     )
 }
 
@@ -146,18 +166,36 @@ pub fn eval_intents_with(
     train: &[LabeledExample],
     test: &[LabeledExample],
     options: TrainOptions,
+    encoder: Option<SharedEncoder>,
 ) -> Result<IntentReport, EvalError> {
     if test.is_empty() {
         return Err(EvalError::EmptyTestSet);
     }
     let oos = options.out_of_scope_label.clone();
     let (temperature, threshold) = (options.temperature, options.out_of_scope_threshold);
+    let encoder_options = options.encoder;
+    let with_encoder = encoder.is_some();
     let started = Instant::now();
-    let triager = Triager::train(train, options)?;
+    let triager = Triager::train_with_encoder(train, options, encoder)?;
     let train_seconds = started.elapsed().as_secs_f64();
 
     let run = run_intents(&triager, test, oos.as_deref());
-    let (nll, nll_optimal_temperature) = calibration_fit(&triager, test, temperature);
+    let model = triager.intent_model();
+    let (nll, nll_optimal_temperature) =
+        calibration_fit(test, temperature, |t| Some(model.raw_scores(t)), model);
+    // The encoder stage's temperature matters only where it decides.
+    let consulted: Vec<LabeledExample> = (test.iter().zip(&run.consulted))
+        .filter(|(_, c)| **c)
+        .map(|(e, _)| e.clone())
+        .collect();
+    let encoder_calibration = with_encoder.then(|| {
+        calibration_fit(
+            &consulted,
+            encoder_options.temperature,
+            |t| model.encoder_scores(t),
+            model,
+        )
+    });
     let n_labels = train
         .iter()
         .map(|e| &e.label)
@@ -181,6 +219,17 @@ pub fn eval_intents_with(
         p99_us: percentile(&run.latency_us, 0.99),
         mean_us: run.latency_us.iter().sum::<f64>() / run.latency_us.len() as f64,
         model_heap_mb: triager.heap_bytes() as f64 / 1_048_576.0,
+        model_version: triager.model_version(),
+        encoder: with_encoder.then(|| EncoderReport {
+            weight: encoder_options.weight,
+            consult_below: encoder_options.consult_below,
+            temperature: encoder_options.temperature,
+            consulted_share: share(&run.consulted),
+            nll: encoder_calibration.map_or(f64::NAN, |c| c.0),
+            nll_optimal_temperature: encoder_calibration.map_or(f32::NAN, |c| c.1),
+            consulted_p50_us: percentile(&run.consulted_latency_us(), 0.50),
+            consulted_p99_us: percentile(&run.consulted_latency_us(), 0.99),
+        }),
     })
 }
 
@@ -193,9 +242,15 @@ struct IntentRun {
     label_right: Vec<bool>,
     confidence: Vec<f32>,
     latency_us: Vec<f64>,
+    consulted: Vec<bool>,
 }
 
 impl IntentRun {
+    fn consulted_latency_us(&self) -> Vec<f64> {
+        let rows = self.latency_us.iter().zip(&self.consulted);
+        rows.filter(|(_, c)| **c).map(|(l, _)| *l).collect()
+    }
+
     fn accuracy(&self) -> f64 {
         let right = self
             .truth
@@ -232,6 +287,7 @@ fn run_intents(triager: &Triager, test: &[LabeledExample], oos: Option<&str>) ->
         label_right: Vec::new(),
         confidence: Vec::new(),
         latency_us: Vec::new(),
+        consulted: Vec::new(),
     };
     for example in test {
         let started = Instant::now();
@@ -251,6 +307,8 @@ fn run_intents(triager: &Triager, test: &[LabeledExample], oos: Option<&str>) ->
             run.confidence.push(triage.intent.confidence);
         }
         run.flagged.push(triage.intent.out_of_scope);
+        run.consulted
+            .push(triage.explanation.intent_stage != IntentStage::Terms);
         run.is_oos.push(is_oos);
         run.truth.push(example.label.clone());
         run.predicted.push(predicted);
@@ -258,16 +316,17 @@ fn run_intents(triager: &Triager, test: &[LabeledExample], oos: Option<&str>) ->
     run
 }
 
-/// NLL at the configured temperature, and the temperature that minimises it here.
-fn calibration_fit(triager: &Triager, test: &[LabeledExample], temperature: f32) -> (f64, f32) {
-    let model = triager.intent_model();
+/// NLL of the scores `scores_of` gives at the configured temperature, and the temperature
+/// that minimises it here.
+fn calibration_fit(
+    test: &[LabeledExample],
+    temperature: f32,
+    scores_of: impl Fn(&str) -> Option<Vec<f32>>,
+    model: &IntentModel,
+) -> (f64, f32) {
     let rows: Vec<(Vec<f32>, usize)> = test
         .iter()
-        .filter_map(|e| {
-            model
-                .class_of(&e.label)
-                .map(|c| (model.raw_scores(&e.text), c))
-        })
+        .filter_map(|e| Some((scores_of(&e.text)?, model.class_of(&e.label)?)))
         .collect();
     let nll_at = |t: f32| {
         let total: f64 = rows

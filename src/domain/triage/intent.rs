@@ -1,15 +1,19 @@
 //! Intent classification: TF-IDF features, one-vs-rest linear SVMs, and a softmax with a
-//! fitted temperature so the top score reads as a probability.
+//! fitted temperature so the top score reads as a probability. With a sentence encoder, a
+//! second model over term features plus the encoder's vector decides the messages the
+//! term model is unsure of.
 //!
 //! Decides only the intent and its explanation; it must never look at conversation context
 //! or customer data, so the same text always gets the same intent.
 
 use std::collections::BTreeSet;
 
+use super::encoder::SharedEncoder;
 use super::features::{SparseVec, Vectorizer, for_each_term};
 use super::linear::{LinearModel, train_ovr};
 use super::{
-    FeatureWeight, IntentPrediction, LabeledExample, ScoredLabel, TrainOptions, TriageError,
+    FeatureWeight, IntentPrediction, IntentStage, LabeledExample, ScoredLabel, TrainOptions,
+    TriageError,
 };
 
 /// How many runner-up intents are reported.
@@ -26,6 +30,26 @@ pub(crate) struct IntentModel {
     oos_class: Option<usize>,
     temperature: f32,
     oos_threshold: f32,
+    encoded: Option<EncodedStage>,
+}
+
+/// The second model, over term features followed by the encoder's vector.
+#[derive(Debug, Clone)]
+struct EncodedStage {
+    encoder: SharedEncoder,
+    model: LinearModel,
+    /// Index of the first encoder feature: the term vocabulary's length.
+    offset: u32,
+    weight: f32,
+    temperature: f32,
+    consult_below: f32,
+}
+
+impl EncodedStage {
+    /// The term vector with the weighted encoder vector appended after the vocabulary.
+    fn combine(&self, terms: &SparseVec, vector: &[f32]) -> SparseVec {
+        append_dense(terms, vector, self.offset, self.weight)
+    }
 }
 
 /// What one prediction produced, kept for the explanation step.
@@ -33,6 +57,7 @@ pub(crate) struct Scored {
     pub(crate) prediction: IntentPrediction,
     pub(crate) class: usize,
     pub(crate) features: SparseVec,
+    pub(crate) stage: IntentStage,
 }
 
 impl IntentModel {
@@ -40,6 +65,7 @@ impl IntentModel {
     pub(crate) fn train(
         examples: &[LabeledExample],
         opts: &TrainOptions,
+        encoder: Option<&SharedEncoder>,
     ) -> Result<Self, TriageError> {
         let labels = collect_labels(examples)?;
         let ys: Vec<usize> = examples
@@ -54,6 +80,18 @@ impl IntentModel {
         let vectorizer = Vectorizer::fit(&texts, opts.features);
         let xs: Vec<SparseVec> = texts.iter().map(|t| vectorizer.transform(t)).collect();
         let model = train_ovr(&xs, &ys, labels.len(), vectorizer.len(), &opts.svm);
+        let encoded = match encoder {
+            Some(encoder) => Some(train_encoded(
+                encoder,
+                &texts,
+                &xs,
+                &ys,
+                labels.len(),
+                vectorizer.len(),
+                opts,
+            )?),
+            None => None,
+        };
         let oos_class = opts
             .out_of_scope_label
             .as_ref()
@@ -65,13 +103,27 @@ impl IntentModel {
             oos_class,
             temperature: opts.temperature,
             oos_threshold: opts.out_of_scope_threshold,
+            encoded,
         })
     }
 
-    /// Classifies one message.
+    /// Classifies one message: the term model first, the encoder stage when the term
+    /// model is unsure and an encoder was trained in. An encoder that fails leaves the
+    /// term model's answer standing.
     pub(crate) fn predict(&self, text: &str) -> Scored {
         let features = self.vectorizer.transform(text);
-        let probs = self.probabilities(&features);
+        let mut probs = self.probabilities(&features);
+        let mut stage = IntentStage::Terms;
+        if let Some(encoded) = &self.encoded
+            && self.best_in_scope(&probs) < encoded.consult_below
+        {
+            stage = IntentStage::EncoderFailed;
+            if let Some(vector) = encode_one(&encoded.encoder, text) {
+                let combined = encoded.combine(&features, &vector);
+                probs = softmax(&encoded.model.scores(&combined), encoded.temperature);
+                stage = IntentStage::Encoder;
+            }
+        }
         let mut ranked: Vec<usize> = (0..probs.len())
             .filter(|&c| Some(c) != self.oos_class)
             .collect();
@@ -95,7 +147,29 @@ impl IntentModel {
             prediction,
             class: best,
             features,
+            stage,
         }
+    }
+
+    fn best_in_scope(&self, probs: &[f32]) -> f32 {
+        (0..probs.len())
+            .filter(|&c| Some(c) != self.oos_class)
+            .map(|c| probs[c])
+            .fold(0.0, f32::max)
+    }
+
+    /// Raw decision values of the encoder stage for one message, for fitting its
+    /// temperature; `None` without an encoder stage or when encoding fails.
+    pub(crate) fn encoder_scores(&self, text: &str) -> Option<Vec<f32>> {
+        let encoded = self.encoded.as_ref()?;
+        let vector = encode_one(&encoded.encoder, text)?;
+        let combined = encoded.combine(&self.vectorizer.transform(text), &vector);
+        Some(encoded.model.scores(&combined))
+    }
+
+    /// Name of the encoder behind the second stage, when there is one.
+    pub(crate) fn encoder_name(&self) -> Option<&str> {
+        self.encoded.as_ref().map(|e| e.encoder.0.name())
     }
 
     /// Calibrated class probabilities for one vectorised message.
@@ -125,7 +199,11 @@ impl IntentModel {
                 return;
             };
             if seen.insert(f) {
-                let w = scored.features.val[pos] * self.model.weight(f, scored.class);
+                let model = match (&self.encoded, scored.stage) {
+                    (Some(encoded), IntentStage::Encoder) => &encoded.model,
+                    _ => &self.model,
+                };
+                let w = scored.features.val[pos] * model.weight(f, scored.class);
                 out.push(FeatureWeight {
                     feature: term.to_owned(),
                     weight: w,
@@ -140,8 +218,67 @@ impl IntentModel {
     /// Approximate heap size of the model, for memory reporting.
     pub(crate) fn heap_bytes(&self) -> usize {
         // Each vocabulary entry costs its key, value and hash-table overhead.
-        self.model.heap_bytes() + self.vectorizer.len() * (8 + 4 + 4 + 8)
+        let encoded = self.encoded.as_ref().map_or(0, |e| e.model.heap_bytes());
+        self.model.heap_bytes() + encoded + self.vectorizer.len() * (8 + 4 + 4 + 8)
     }
+}
+
+/// Encodes every training text and trains the combined model on terms plus vectors.
+fn train_encoded(
+    encoder: &SharedEncoder,
+    texts: &[&str],
+    xs: &[SparseVec],
+    ys: &[usize],
+    n_classes: usize,
+    n_terms: usize,
+    opts: &TrainOptions,
+) -> Result<EncodedStage, TriageError> {
+    let dims = encoder.0.dimensions();
+    let vectors = encoder
+        .0
+        .encode_training(texts)
+        .map_err(TriageError::Encoder)?;
+    if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != dims) {
+        return Err(TriageError::Encoder(format!(
+            "the encoder returned {} vectors for {} texts, or vectors not of length {dims}",
+            vectors.len(),
+            texts.len()
+        )));
+    }
+    let offset = u32::try_from(n_terms).expect("a vocabulary fits feature indices");
+    let weight = opts.encoder.weight;
+    let combined: Vec<SparseVec> = xs
+        .iter()
+        .zip(&vectors)
+        .map(|(x, v)| append_dense(x, v, offset, weight))
+        .collect();
+    let model = train_ovr(&combined, ys, n_classes, offset as usize + dims, &opts.svm);
+    Ok(EncodedStage {
+        encoder: encoder.clone(),
+        model,
+        offset,
+        weight,
+        temperature: opts.encoder.temperature,
+        consult_below: opts.encoder.consult_below,
+    })
+}
+
+fn encode_one(encoder: &SharedEncoder, text: &str) -> Option<Vec<f32>> {
+    let dims = encoder.0.dimensions();
+    let mut vectors = encoder.0.encode(&[text]).ok()?;
+    let vector = vectors.pop()?;
+    (vector.len() == dims && vector.iter().all(|v| v.is_finite())).then_some(vector)
+}
+
+fn append_dense(terms: &SparseVec, vector: &[f32], offset: u32, weight: f32) -> SparseVec {
+    let mut out = terms.clone();
+    out.idx.reserve(vector.len());
+    out.val.reserve(vector.len());
+    for (d, v) in vector.iter().enumerate() {
+        out.idx.push(offset + d as u32);
+        out.val.push(v * weight);
+    }
+    out
 }
 
 fn collect_labels(examples: &[LabeledExample]) -> Result<Vec<String>, TriageError> {

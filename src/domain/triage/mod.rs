@@ -10,6 +10,7 @@
 //! [`Triager::triage`] itself cannot fail.
 
 mod data;
+mod encoder;
 pub mod eval;
 mod features;
 mod frustration;
@@ -22,6 +23,7 @@ mod urgency;
 
 use serde::{Deserialize, Serialize};
 
+pub use encoder::{DEFAULT_ENCODER_TEMPERATURE, EncoderOptions, SentenceEncoder, SharedEncoder};
 pub use features::FeatureConfig;
 pub use linear::SvmOptions;
 pub use pii::{PiiKind, PiiSpan, redact};
@@ -55,6 +57,8 @@ pub enum TriageError {
     MissingColumn(String),
     #[error("example csv line {line}: {reason}")]
     BadCsv { line: usize, reason: String },
+    #[error("the sentence encoder failed while training: {0}")]
+    Encoder(String),
 }
 
 /// One training example for the intent model.
@@ -75,6 +79,8 @@ pub struct TrainOptions {
     pub out_of_scope_threshold: f32,
     /// Training label whose examples stand for "not something this desk handles".
     pub out_of_scope_label: Option<String>,
+    /// How the encoder stage is trained and consulted, when there is an encoder.
+    pub encoder: EncoderOptions,
 }
 
 impl Default for TrainOptions {
@@ -85,6 +91,7 @@ impl Default for TrainOptions {
             temperature: DEFAULT_TEMPERATURE,
             out_of_scope_threshold: DEFAULT_OUT_OF_SCOPE_THRESHOLD,
             out_of_scope_label: None,
+            encoder: EncoderOptions::default(),
         }
     }
 }
@@ -202,9 +209,25 @@ pub struct FeatureWeight {
     pub weight: f32,
 }
 
+/// Which model decided the intent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentStage {
+    /// The term model alone was sure enough, or no encoder is installed.
+    #[default]
+    Terms,
+    /// The term model was unsure; terms plus the sentence encoder decided.
+    Encoder,
+    /// The term model was unsure and the encoder failed, so the term model decided.
+    EncoderFailed,
+}
+
 /// Why the intent was chosen, for a supervisor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
+    /// Which model decided the intent.
+    #[serde(default)]
+    pub intent_stage: IntentStage,
     pub top_features: Vec<FeatureWeight>,
     /// Sentiment lexicon entries that fired, with their contribution.
     pub sentiment_terms: Vec<FeatureWeight>,
@@ -226,10 +249,30 @@ impl Triager {
 
     /// Trains on the given intent examples; sentiment and the rest use the shipped data.
     pub fn train(examples: &[LabeledExample], options: TrainOptions) -> Result<Self, TriageError> {
+        Self::train_with_encoder(examples, options, None)
+    }
+
+    /// Trains as [`Triager::train`] does and, given an encoder, a second intent model over
+    /// term features plus the encoder's vectors, consulted when the first is unsure. Every
+    /// example is encoded once, so this takes as long as the encoder needs for them all.
+    pub fn train_with_encoder(
+        examples: &[LabeledExample],
+        options: TrainOptions,
+        encoder: Option<SharedEncoder>,
+    ) -> Result<Self, TriageError> {
         Ok(Self {
-            intent: intent::IntentModel::train(examples, &options)?,
+            intent: intent::IntentModel::train(examples, &options, encoder.as_ref())?,
             sentiment: sentiment::Lexicon::shipped(),
         })
+    }
+
+    /// The version stamp of this model: the term model's, and the encoder's name when
+    /// one was trained in.
+    pub fn model_version(&self) -> String {
+        match self.intent.encoder_name() {
+            Some(name) => format!("{MODEL_VERSION} + {name}"),
+            None => MODEL_VERSION.to_owned(),
+        }
     }
 
     /// Triage of one message in its conversation context.
@@ -247,10 +290,11 @@ impl Triager {
             language: language::detect(text),
             pii: pii::find(text),
             explanation: Explanation {
+                intent_stage: scored.stage,
                 top_features,
                 sentiment_terms,
             },
-            model_version: MODEL_VERSION.to_owned(),
+            model_version: self.model_version(),
         }
     }
 
@@ -429,6 +473,133 @@ mod tests {
         assert!(t.intent.out_of_scope, "{:?}", t.intent);
         assert_ne!(t.intent.label, "oos", "the label stays an in-scope guess");
         assert!(!triager.triage("hello there", &ctx).intent.out_of_scope);
+    }
+
+    /// A stand-in encoder for the cascade's plumbing: each text becomes counts of a few
+    /// concept words, so that synonyms the term model has never seen land together.
+    struct Concepts {
+        fail_after: Option<usize>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Concepts {
+        fn new(fail_after: Option<usize>) -> Self {
+            Self {
+                fail_after,
+                calls: std::sync::atomic::AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl SentenceEncoder for Concepts {
+        fn name(&self) -> &str {
+            "concepts"
+        }
+        fn dimensions(&self) -> usize {
+            2
+        }
+        fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.fail_after.is_some_and(|n| call >= n) {
+                return Err("the encoder is gone".into());
+            }
+            let concept = |text: &str, words: &[&str]| {
+                let hits = words.iter().filter(|w| text.contains(*w)).count();
+                hits as f32
+            };
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    vec![
+                        concept(t, &["lost", "vanished", "missing", "gone"]),
+                        concept(t, &["refund", "money back", "reimburse"]),
+                    ]
+                })
+                .collect())
+        }
+    }
+
+    fn cascade_examples() -> Vec<LabeledExample> {
+        let rows = [
+            ("I lost my card", "lost_card"),
+            ("my card is lost", "lost_card"),
+            ("card missing since monday", "lost_card"),
+            ("I want a refund", "refund"),
+            ("please refund my order", "refund"),
+            ("can I get my money back", "refund"),
+        ];
+        rows.iter()
+            .map(|(text, label)| LabeledExample {
+                text: (*text).into(),
+                label: (*label).into(),
+            })
+            .collect()
+    }
+
+    fn cascade(consult_below: f32, fail_after: Option<usize>) -> Triager {
+        let options = TrainOptions {
+            encoder: EncoderOptions {
+                weight: 3.0,
+                consult_below,
+                ..EncoderOptions::default()
+            },
+            ..TrainOptions::default()
+        };
+        let encoder = SharedEncoder(std::sync::Arc::new(Concepts::new(fail_after)));
+        Triager::train_with_encoder(&cascade_examples(), options, Some(encoder)).expect("trains")
+    }
+
+    #[test]
+    fn the_encoder_stage_decides_only_when_the_term_model_is_unsure() {
+        let ctx = TriageContext::default();
+        let cases = [
+            // (consult below, expected stage)
+            (1.0, IntentStage::Encoder),
+            (0.0, IntentStage::Terms),
+        ];
+        for (consult_below, stage) in cases {
+            let t = cascade(consult_below, None).triage("it vanished", &ctx);
+            assert_eq!(
+                t.explanation.intent_stage, stage,
+                "consult below {consult_below}"
+            );
+            assert!(
+                t.model_version.ends_with("+ concepts"),
+                "{}",
+                t.model_version
+            );
+        }
+        // Words the terms never saw, a meaning the encoder knows.
+        let t = cascade(1.0, None).triage("it vanished", &ctx);
+        assert_eq!(t.intent.label, "lost_card", "{:?}", t.intent);
+        let t = cascade(1.0, None).triage("reimburse me", &ctx);
+        assert_eq!(t.intent.label, "refund", "{:?}", t.intent);
+    }
+
+    #[test]
+    fn a_failing_encoder_leaves_the_term_model_in_charge() {
+        // The first call (training) works; every prediction's call fails.
+        let triager = cascade(1.0, Some(1));
+        let t = triager.triage("I lost my card", &TriageContext::default());
+        assert_eq!(t.explanation.intent_stage, IntentStage::EncoderFailed);
+        assert_eq!(t.intent.label, "lost_card");
+        // An encoder that fails while training fails the training, with the reason.
+        let options = TrainOptions::default();
+        let broken = SharedEncoder(std::sync::Arc::new(Concepts::new(Some(0))));
+        let error = Triager::train_with_encoder(&cascade_examples(), options, Some(broken))
+            .expect_err("training needs the vectors");
+        assert!(matches!(error, TriageError::Encoder(_)), "{error}");
+    }
+
+    #[test]
+    fn a_record_without_a_stage_reads_as_the_term_model() {
+        let mut value = serde_json::to_value(triage("hello")).expect("serialises");
+        value["explanation"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("intent_stage");
+        let back: Triage = serde_json::from_value(value).expect("older records still read");
+        assert_eq!(back.explanation.intent_stage, IntentStage::Terms);
     }
 
     #[test]
