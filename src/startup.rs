@@ -16,12 +16,13 @@ use crate::clients::llm::{ChatModel, OpenAiChat};
 use crate::config::Settings;
 use crate::domain::answer::prompt::{REPLIES_FILE, SYSTEM_FILE, USER_FILE};
 use crate::domain::answer::{GroundingThresholds, PromptTemplates};
-use crate::domain::triage::Triager;
+use crate::domain::triage::{Triager, default_examples};
 use crate::http::{AppState, router};
 use crate::knowledge::service::Knowledge;
 use crate::metrics::Metrics;
 use crate::pipeline::answer::{AnswerSettings, Answerer};
 use crate::pipeline::assign::AssignHandle;
+use crate::pipeline::intents::{IntentModel, train_triager};
 use crate::pipeline::{Current, Pipeline, Stages};
 use crate::rules_admin::rules_in_force;
 use crate::storage::Store;
@@ -49,7 +50,7 @@ impl Application {
         }
 
         let rules = rules_in_force(&store, &settings).await?;
-        let triager = default_triager().await?;
+        let intents = IntentModel::open(store.clone(), default_triager).await?;
         let answers = Arc::new(answerer(&settings, store.clone()).await?);
         let bus = Arc::new(InProcessBus::default());
         let metrics = Arc::new(Metrics::new());
@@ -57,7 +58,7 @@ impl Application {
             store: store.clone(),
             bus: bus.clone(),
             metrics: metrics.clone(),
-            triager: Current::new(triager),
+            triager: intents.triager(),
             rules: Current::new(Arc::new(rules)),
             assign: AssignHandle::default(),
             answers: answers.clone(),
@@ -81,6 +82,7 @@ impl Application {
             pipeline: pipeline.handle(),
             assign,
             rules,
+            intents,
             answers,
             metrics,
             settings: Arc::new(settings),
@@ -206,13 +208,14 @@ pub fn load_prompts(dir: &std::path::Path) -> anyhow::Result<PromptTemplates> {
 }
 
 /// The triage model trained from the shipped examples, once per process: training takes
-/// a moment, and every application in the process would train the same model.
+/// a moment, and every application in the process would train the same model. Only a
+/// database without added intent examples uses it (see `IntentModel::open`).
 async fn default_triager() -> anyhow::Result<Arc<Triager>> {
     static MODEL: tokio::sync::OnceCell<Arc<Triager>> = tokio::sync::OnceCell::const_new();
     let model = MODEL
         .get_or_try_init(|| async {
             let started = std::time::Instant::now();
-            let model = tokio::task::spawn_blocking(Triager::default_model)
+            let model = tokio::task::spawn_blocking(|| train_triager(&default_examples()?))
                 .await
                 .context("triage training panicked")?
                 .context("could not train the triage model")?;
