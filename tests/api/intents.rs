@@ -478,3 +478,48 @@ async fn the_store_adds_lists_and_deletes_examples() {
     assert_eq!(store.intent_examples(None).await.expect("listed").len(), 2);
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_command_line_imports_lists_and_removes_examples() {
+    use frontdesk::cli::intents::{IntentsArgs, IntentsCommand, run};
+
+    let app = spawn_app().await;
+    let supervisor = app.create_supervisor().await;
+    let dir = app.settings.data_dir.clone();
+    let file = dir.join("crypto.csv");
+    let mut csv = String::from("text,category\n");
+    for text in CRYPTO_WALLET {
+        csv.push_str(&format!("\"{text}\",crypto_wallet\n"));
+    }
+    std::fs::write(&file, csv).expect("write");
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "text,category\nhello,Not A Label\n").expect("write");
+
+    let command = |command| IntentsArgs { command };
+    let import = |file| command(IntentsCommand::Import { file });
+    assert!(run(&app.settings, import(file.clone())).await.is_ok());
+    assert!(
+        run(&app.settings, import(file)).await.is_ok(),
+        "a re-import only skips"
+    );
+    assert!(run(&app.settings, import(bad)).await.is_err());
+    let list = command(IntentsCommand::List {
+        label: Some("crypto_wallet".into()),
+    });
+    assert!(run(&app.settings, list).await.is_ok());
+
+    let path = "/api/v1/intents/examples";
+    let (_, listed) = call(&app, Method::GET, path, &supervisor, None).await;
+    let listed = listed["examples"].as_array().expect("examples").clone();
+    assert_eq!(listed.len(), 10, "imported once, the bad file not at all");
+    assert!(listed.iter().all(|e| e["created_by"].is_null()));
+    // The running server has not retrained: it picks them up at its next retrain.
+    assert_eq!(model(&app, &supervisor).await["added_examples"], 0);
+
+    let id = listed[0]["id"].as_str().expect("id").to_owned();
+    let remove = |id: &str| command(IntentsCommand::Remove { id: id.into() });
+    assert!(run(&app.settings, remove(&id)).await.is_ok());
+    assert!(run(&app.settings, remove(&id)).await.is_err());
+    let (_, listed) = call(&app, Method::GET, path, &supervisor, None).await;
+    assert_eq!(listed["examples"].as_array().map(Vec::len), Some(9));
+}
