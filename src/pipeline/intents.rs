@@ -272,6 +272,7 @@ impl IntentModel {
         self.inner.triager.clone()
     }
 
+    /// The model in force and how its latest run went.
     pub fn status(&self) -> ModelStatus {
         self.runs().status.clone()
     }
@@ -302,6 +303,10 @@ impl IntentModel {
     /// Asks for a model trained on the examples as they are now. Returns at once; the
     /// training runs in the background, and a request during a run is served by one
     /// more run after it.
+    ///
+    /// A run is not cancelled on shutdown: a training thread cannot be interrupted, so
+    /// the process exits only once a run in progress has finished (seconds), and its
+    /// model is then thrown away.
     pub fn request_retrain(&self) {
         let mut runs = self.runs();
         if runs.running {

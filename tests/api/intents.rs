@@ -211,6 +211,22 @@ async fn removing_a_labels_examples_retrains_the_label_away() {
     assert_ne!(record["intent"]["label"], "crypto_wallet");
     let label = pipeline_label(&app, "crypto-2", CRYPTO_QUESTION).await;
     assert_ne!(label, "crypto_wallet");
+
+    let (_, audit) = call(
+        &app,
+        Method::GET,
+        "/api/v1/audit?limit=200",
+        &supervisor,
+        None,
+    )
+    .await;
+    let removals = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "intents.example_removed")
+        .count();
+    assert_eq!(removals, 10, "each removal is audited");
 }
 
 #[tokio::test]
