@@ -25,6 +25,7 @@ use crate::knowledge::service::Knowledge;
 use crate::metrics::Metrics;
 use crate::pipeline::answer::{AnswerSettings, Answerer};
 use crate::pipeline::assign::AssignHandle;
+use crate::pipeline::intents::{IntentModel, Training, train_triager};
 use crate::pipeline::{Current, Pipeline, Stages};
 use crate::rules_admin::rules_in_force;
 use crate::storage::Store;
@@ -52,7 +53,8 @@ impl Application {
         }
 
         let rules = rules_in_force(&store, &settings).await?;
-        let triager = default_triager().await?;
+        let intents =
+            IntentModel::open(store.clone(), default_triager, training(&settings)?).await?;
         let answers = Arc::new(answerer(&settings, store.clone()).await?);
         let bus = Arc::new(InProcessBus::default());
         let metrics = Arc::new(Metrics::new());
@@ -60,12 +62,11 @@ impl Application {
             store: store.clone(),
             bus: bus.clone(),
             metrics: metrics.clone(),
-            triager: Current::new(triager),
+            triager: intents.triager(),
             rules: Current::new(Arc::new(rules)),
             assign: AssignHandle::default(),
             answers: answers.clone(),
         };
-        train_encoder_stage(&settings, stages.triager.clone())?;
         let rules = stages.rules.clone();
         let assign = stages.assign.clone();
         let pipeline = Pipeline::start(
@@ -85,6 +86,7 @@ impl Application {
             pipeline: pipeline.handle(),
             assign,
             rules,
+            intents,
             answers,
             metrics,
             settings: Arc::new(settings),
@@ -210,16 +212,19 @@ pub fn load_prompts(dir: &std::path::Path) -> anyhow::Result<PromptTemplates> {
 }
 
 /// The triage model trained from the shipped examples, once per process: training takes
-/// a moment, and every application in the process would train the same model.
+/// a moment, and every application in the process would train the same model. Only a
+/// database without added intent examples uses it (see `IntentModel::open`).
 async fn default_triager() -> anyhow::Result<Arc<Triager>> {
     static MODEL: tokio::sync::OnceCell<Arc<Triager>> = tokio::sync::OnceCell::const_new();
     let model = MODEL
         .get_or_try_init(|| async {
             let started = std::time::Instant::now();
-            let model = tokio::task::spawn_blocking(Triager::default_model)
-                .await
-                .context("triage training panicked")?
-                .context("could not train the triage model")?;
+            let model = tokio::task::spawn_blocking(|| {
+                train_triager(&default_examples()?, &Training::default())
+            })
+            .await
+            .context("triage training panicked")?
+            .context("could not train the triage model")?;
             tracing::info!(
                 train_ms = started.elapsed().as_millis() as u64,
                 "triage model trained"
@@ -250,13 +255,9 @@ pub fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncode
     Ok(Some(SharedEncoder(Arc::new(cached))))
 }
 
-/// Trains the intent model with its encoder stage in the background and puts it in
-/// force when done. Until then the term model serves: encoding every example takes
-/// seconds to minutes on the first start, and later starts read the vectors back.
-fn train_encoder_stage(settings: &Settings, current: Current<Triager>) -> anyhow::Result<()> {
-    let Some(encoder) = triage_encoder(settings)? else {
-        return Ok(());
-    };
+/// How the intent model is trained: the shipped options, and the installed sentence
+/// encoder when `triage.encoder` is on.
+fn training(settings: &Settings) -> anyhow::Result<Training> {
     let options = TrainOptions {
         encoder: EncoderOptions {
             consult_below: settings.triage.consult_below,
@@ -264,25 +265,10 @@ fn train_encoder_stage(settings: &Settings, current: Current<Triager>) -> anyhow
         },
         ..TrainOptions::default()
     };
-    tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
-        let trained = default_examples()
-            .and_then(|examples| Triager::train_with_encoder(&examples, options, Some(encoder)));
-        match trained {
-            Ok(model) => {
-                current.replace(Arc::new(model));
-                tracing::info!(
-                    train_ms = started.elapsed().as_millis() as u64,
-                    "triage model with the sentence encoder trained and in force"
-                );
-            }
-            Err(error) => tracing::error!(
-                error = %error,
-                "could not train the intent model's encoder stage; the term model stays in force"
-            ),
-        }
-    });
-    Ok(())
+    Ok(Training {
+        options,
+        encoder: triage_encoder(settings)?,
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

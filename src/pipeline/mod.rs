@@ -9,6 +9,7 @@
 mod act;
 pub mod answer;
 pub mod assign;
+pub mod intents;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};

@@ -11,6 +11,7 @@ mod assignment;
 mod conversations;
 mod decisions;
 mod events;
+mod intents;
 mod knowledge;
 mod messages;
 mod rules;
@@ -30,6 +31,7 @@ pub use assignment::{
 pub use conversations::{ConversationRecord, NewCustomer, QueueRequest};
 pub use decisions::{ConversationFactsRow, CustomerRow, DecisionRecord, NewDecision};
 pub use events::StoredEvent;
+pub use intents::{AddedExample, IntentExample, NewIntentExample};
 pub use knowledge::{ArticleRow, BotReplyRecord, NewBotReply, new_reply_id};
 pub use messages::{AcceptedMessage, MessageRecord, NewMessage, PendingMessage};
 pub use rules::{Publication, RuleVersion, StoredCase};

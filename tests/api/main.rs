@@ -13,6 +13,7 @@ mod conversations;
 mod events;
 mod fake_llm;
 mod helpers;
+mod intents;
 mod knowledge;
 mod operations;
 mod pages;

@@ -59,6 +59,10 @@ const PAGES: &[StaffPage] = &[
             "/api/v1/knowledge/search",
             "/api/v1/prompts",
             "/api/v1/prompts/reload",
+            "/api/v1/intents",
+            "/api/v1/intents/examples",
+            "/api/v1/intents/model",
+            "/api/v1/triage",
         ],
     },
 ];
@@ -218,6 +222,36 @@ async fn the_supervisor_page_has_the_help_centre_tab_and_the_reply_evidence() {
     ] {
         let named = script.contains(text) || page.contains(text);
         assert!(named, "the supervisor page shows {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_supervisor_page_has_the_intents_tab_and_the_triage_probe() {
+    let app = spawn_app().await;
+    let (_, page) = fetch(&app, "/supervisor").await;
+    let elements = [
+        "data-tab=\"intents\"",
+        "id=\"tab-intents\"",
+        "id=\"intent-model\"",
+        "id=\"intent-labels\"",
+        "id=\"example-label\"",
+        "id=\"example-texts\"",
+        "id=\"intent-examples\"",
+        "id=\"triage-text\"",
+        "id=\"triage-result\"",
+    ];
+    for element in elements {
+        assert!(page.contains(element), "the supervisor page has {element}");
+    }
+    let (_, script) = fetch(&app, "/supervisor.js").await;
+    for text in [
+        "out of scope",
+        "alternatives",
+        "reasons",
+        "top_features",
+        "retrain_queued",
+    ] {
+        assert!(script.contains(text), "the intents tab shows {text:?}");
     }
 }
 
