@@ -44,12 +44,16 @@ pub struct TriageSettings {
     /// The encoder is consulted when the term model's confidence is below this
     /// (0 never, 1 for every message).
     pub consult_below: f32,
+    /// Transformer layers of the encoder the intent model runs (the first ones; fewer
+    /// is faster, 0 means all six). Retrieval always runs all of them.
+    pub encoder_layers: usize,
 }
 
 impl Default for TriageSettings {
     fn default() -> Self {
         Self {
             encoder: true,
+            encoder_layers: 0,
             consult_below: crate::domain::triage::EncoderOptions::default().consult_below,
         }
     }

@@ -251,6 +251,9 @@ pub fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncode
         );
         return Ok(None);
     };
+    let encoder = encoder
+        .first_layers(settings.triage.encoder_layers)
+        .context("could not cut the sentence encoder to its first layers")?;
     let cached = CachedEncoder::new(Arc::new(encoder), triage_vector_cache(settings));
     Ok(Some(SharedEncoder(Arc::new(cached))))
 }

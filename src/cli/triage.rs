@@ -77,6 +77,9 @@ struct EncoderArgs {
     /// Consult the encoder when the term model's confidence is below this (1 = always).
     #[arg(long, default_value_t = EncoderOptions::default().consult_below)]
     consult_below: f32,
+    /// Transformer layers of the encoder to run (fewer is faster); 0 means all.
+    #[arg(long, default_value_t = crate::config::TriageSettings::default().encoder_layers)]
+    encoder_layers: usize,
     /// Softmax sharpness of the encoder stage.
     #[arg(long, default_value_t = EncoderOptions::default().temperature)]
     encoder_temperature: f32,
@@ -146,7 +149,9 @@ fn encoder(settings: &Settings, args: &EncoderArgs) -> anyhow::Result<Option<Sha
         );
         return Ok(None);
     }
-    let encoder = LocalEncoder::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
+    let encoder = LocalEncoder::load(&dir)
+        .and_then(|e| e.first_layers(args.encoder_layers))
+        .with_context(|| format!("loading {}", dir.display()))?;
     let encoder: Arc<dyn SentenceEncoder> = match &args.vector_cache {
         Some(path) => Arc::new(CachedEncoder::new(Arc::new(encoder), path)),
         None => Arc::new(encoder),

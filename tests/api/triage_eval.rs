@@ -78,6 +78,11 @@ fn the_encoder_stage_is_trained_and_consulted_through_the_eval_command() {
         "{always}"
     );
 
+    // The encoder cut to its first layers is a model of its own name.
+    let cut = eval(&["--consult-below", "1", "--encoder-layers", "2"]);
+    let version = cut["model_version"].as_str().expect("a version");
+    assert!(version.ends_with("first 2 of 6 layers"), "{version}");
+
     let never = eval(&["--consult-below", "0"]);
     assert_eq!(never["encoder"]["consulted_share"], 0.0, "{never}");
 

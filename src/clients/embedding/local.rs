@@ -21,6 +21,9 @@ use crate::domain::triage::SentenceEncoder;
 /// The folder under the data directory's `models/` that holds the default encoder.
 pub const DEFAULT_MODEL_DIR: &str = "all-minilm-l6-v2";
 
+/// The model's name, as recorded with answers and triage.
+const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
 /// Tokens the encoder reads per text; the model was trained on 256, longer input is cut.
 const MAX_TOKENS: usize = 256;
 
@@ -39,6 +42,11 @@ struct Loaded {
     model: BertModel,
     tokenizer: Tokenizer,
     dimensions: usize,
+    /// The tensors the model was built from; they share storage with the model, and a
+    /// cut-down model built from them shares it too.
+    weights: HashMap<String, Tensor>,
+    config: Config,
+    name: String,
 }
 
 impl LocalEncoder {
@@ -48,7 +56,7 @@ impl LocalEncoder {
 
         let weights = read_weights(&dir.join("model.safetensors"))
             .map_err(|e| EmbedError::Model(format!("model.safetensors: {e}")))?;
-        let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
 
         let tokenizer = load_tokenizer(dir)?;
@@ -56,6 +64,33 @@ impl LocalEncoder {
             model,
             tokenizer,
             dimensions,
+            weights,
+            config,
+            name: MODEL_NAME.to_owned(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The same encoder cut to its first `layers` transformer layers: each text costs
+    /// about `layers / 6` of the whole model's time. The weights are shared, not copied.
+    pub fn first_layers(&self, layers: usize) -> Result<Self, EmbedError> {
+        let all = self.inner.config.num_hidden_layers;
+        if layers == 0 || layers >= all {
+            return Ok(self.clone());
+        }
+        let mut config = self.inner.config.clone();
+        config.num_hidden_layers = layers;
+        let vb = VarBuilder::from_tensors(self.inner.weights.clone(), DType::F32, &Device::Cpu);
+        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
+        let inner = Loaded {
+            model,
+            tokenizer: self.inner.tokenizer.clone(),
+            dimensions: self.inner.dimensions,
+            weights: self.inner.weights.clone(),
+            config,
+            name: format!("{MODEL_NAME} first {layers} of {all} layers"),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -89,7 +124,7 @@ impl Embedder for LocalEncoder {
     }
 
     fn model(&self) -> &str {
-        "all-MiniLM-L6-v2"
+        &self.inner.name
     }
 
     fn embed(&self, texts: Vec<String>) -> BoxFuture<'_, Result<Vec<Vec<f32>>, EmbedError>> {
