@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 /// How many characters of a message are looked at; longer text adds cost, not meaning.
-const MAX_CHARS: usize = 2_000;
+pub(crate) const MAX_CHARS: usize = 2_000;
 
 /// One sparse vector: parallel arrays of strictly increasing feature indices and values.
 #[derive(Debug, Clone, Default)]

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::encoder::SharedEncoder;
-use super::features::{SparseVec, Vectorizer, for_each_term};
+use super::features::{MAX_CHARS, SparseVec, Vectorizer, for_each_term};
 use super::linear::{LinearModel, train_ovr};
 use super::{
     FeatureWeight, IntentPrediction, IntentStage, LabeledExample, ScoredLabel, TrainOptions,
@@ -265,6 +265,12 @@ fn train_encoded(
 
 fn encode_one(encoder: &SharedEncoder, text: &str) -> Option<Vec<f32>> {
     let dims = encoder.0.dimensions();
+    // The encoder reads a few hundred tokens at most; tokenising a huge message whole
+    // would cost time for nothing.
+    let text = match text.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
     let mut vectors = encoder.0.encode(&[text]).ok()?;
     let vector = vectors.pop()?;
     (vector.len() == dims && vector.iter().all(|v| v.is_finite())).then_some(vector)

@@ -592,6 +592,24 @@ mod tests {
     }
 
     #[test]
+    fn the_encoder_stage_takes_hostile_input_in_its_stride() {
+        let triager = cascade(1.0, None);
+        let long = "where did my card go, it vanished ".repeat(3_000);
+        for text in [
+            "",
+            "😀😀😀",
+            "\0\0",
+            "ЅТОLЕN саrd",
+            &long,
+            "a\u{200b}b\u{202e}c",
+        ] {
+            let t = triager.triage(text, &TriageContext::default());
+            assert_eq!(t.explanation.intent_stage, IntentStage::Encoder);
+            assert!(t.intent.confidence.is_finite() && t.intent.confidence <= 1.0);
+        }
+    }
+
+    #[test]
     fn a_record_without_a_stage_reads_as_the_term_model() {
         let mut value = serde_json::to_value(triage("hello")).expect("serialises");
         value["explanation"]
