@@ -253,7 +253,8 @@ pub fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncode
     };
     let encoder = encoder
         .first_layers(settings.triage.encoder_layers)
-        .context("could not cut the sentence encoder to its first layers")?;
+        .and_then(|e| e.with_max_pooling())
+        .context("could not set up the sentence encoder for triage")?;
     let cached = CachedEncoder::new(Arc::new(encoder), triage_vector_cache(settings));
     Ok(Some(SharedEncoder(Arc::new(cached))))
 }

@@ -151,6 +151,7 @@ fn encoder(settings: &Settings, args: &EncoderArgs) -> anyhow::Result<Option<Sha
     }
     let encoder = LocalEncoder::load(&dir)
         .and_then(|e| e.first_layers(args.encoder_layers))
+        .and_then(|e| e.with_max_pooling())
         .with_context(|| format!("loading {}", dir.display()))?;
     let encoder: Arc<dyn SentenceEncoder> = match &args.vector_cache {
         Some(path) => Arc::new(CachedEncoder::new(Arc::new(encoder), path)),

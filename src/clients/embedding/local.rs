@@ -47,6 +47,17 @@ struct Loaded {
     weights: HashMap<String, Tensor>,
     config: Config,
     name: String,
+    pooling: Pooling,
+}
+
+/// How token vectors become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    /// The mean of the tokens, at unit length: what the model was trained for.
+    Mean,
+    /// That, followed by the unit-length element-wise maximum over the tokens: twice the
+    /// length, and it keeps a strong single word from being averaged away.
+    MeanAndMax,
 }
 
 impl LocalEncoder {
@@ -67,6 +78,7 @@ impl LocalEncoder {
             weights,
             config,
             name: MODEL_NAME.to_owned(),
+            pooling: Pooling::Mean,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -90,7 +102,29 @@ impl LocalEncoder {
             dimensions: self.inner.dimensions,
             weights: self.inner.weights.clone(),
             config,
-            name: format!("{MODEL_NAME} first {layers} of {all} layers"),
+            name: format!("{} first {layers} of {all} layers", self.inner.name),
+            pooling: self.inner.pooling,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The same encoder giving the mean of the tokens followed by their maximum, each at
+    /// unit length: vectors twice as long, for the intent model, which tells intents
+    /// apart better with both (docs/triage.md). Retrieval keeps the mean alone.
+    pub fn with_max_pooling(&self) -> Result<Self, EmbedError> {
+        let vb = VarBuilder::from_tensors(self.inner.weights.clone(), DType::F32, &Device::Cpu);
+        let model = BertModel::load(vb, &self.inner.config)
+            .map_err(|e| EmbedError::Model(e.to_string()))?;
+        let inner = Loaded {
+            model,
+            tokenizer: self.inner.tokenizer.clone(),
+            dimensions: self.inner.dimensions * 2,
+            weights: self.inner.weights.clone(),
+            config: self.inner.config.clone(),
+            name: format!("{} mean+max", self.inner.name),
+            pooling: Pooling::MeanAndMax,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -177,7 +211,16 @@ impl Loaded {
         let (ids, mask) = id_and_mask_tensors(&encodings).map_err(inference)?;
         let types = ids.zeros_like().map_err(inference)?;
         let hidden = (self.model.forward(&ids, &types, Some(&mask))).map_err(inference)?;
-        mean_pool_normalised(&hidden, &mask).map_err(inference)
+        let means = mean_pool_normalised(&hidden, &mask).map_err(inference)?;
+        if self.pooling == Pooling::Mean {
+            return Ok(means);
+        }
+        let maxes = max_pool_normalised(&hidden, &mask).map_err(inference)?;
+        let joined = means.into_iter().zip(maxes).map(|(mut mean, max)| {
+            mean.extend(max);
+            mean
+        });
+        Ok(joined.collect())
     }
 }
 
@@ -196,6 +239,16 @@ fn id_and_mask_tensors(
     let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
     let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
     Ok((ids, mask))
+}
+
+/// The element-wise maximum of the token vectors that are not padding, at unit length.
+fn max_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+    // Padding gets a large negative offset so that it never wins the maximum.
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let offset = ((mask - 1.0)? * 1e4)?;
+    let max = hidden.broadcast_add(&offset)?.max(1)?;
+    let norms = max.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+    max.broadcast_div(&norms)?.to_vec2()
 }
 
 /// The mean of the token vectors that are not padding, scaled to unit length.
