@@ -236,12 +236,12 @@ async fn default_triager() -> anyhow::Result<Arc<Triager>> {
 }
 
 /// Where the vectors of the intent examples are kept between starts.
-pub fn triage_vector_cache(settings: &Settings) -> std::path::PathBuf {
+fn triage_vector_cache(settings: &Settings) -> std::path::PathBuf {
     settings.data_dir.join("cache").join("triage-vectors.bin")
 }
 
 /// The sentence encoder the intent model may consult, when it is wanted and installed.
-pub fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncoder>> {
+fn triage_encoder(settings: &Settings) -> anyhow::Result<Option<SharedEncoder>> {
     if !settings.triage.encoder {
         return Ok(None);
     }

@@ -179,6 +179,10 @@ async fn try_triage(
 ) -> Result<Json<Triage>, ApiError> {
     validate_text(&body.text, state.settings.limits.max_message_chars)?;
     let triager = state.intents.triager().get();
-    let triage = triager.triage(&body.text, &TriageContext::default());
+    // Milliseconds of CPU when the encoder stage decides: off the async workers.
+    let triage =
+        tokio::task::spawn_blocking(move || triager.triage(&body.text, &TriageContext::default()))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(triage))
 }

@@ -10,7 +10,7 @@
 //! `f32`s. A file that does not match is ignored and rewritten.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -89,29 +89,46 @@ impl SentenceEncoder for CachedEncoder {
                 tracing::warn!(path = %self.path.display(), %error, "could not save the training vectors");
             }
         }
-        Ok(keys
-            .iter()
-            .map(|k| known.get(k).cloned().unwrap_or_default())
-            .collect())
+        // Vectors move out of the map rather than being copied; a text given twice takes
+        // a copy of its first vector.
+        let mut first_of: std::collections::HashMap<Key, usize> = HashMap::new();
+        let mut out: Vec<Vec<f32>> = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            let vector = match known.remove(key) {
+                Some(vector) => {
+                    first_of.insert(*key, i);
+                    vector
+                }
+                None => first_of
+                    .get(key)
+                    .map(|&j| out[j].clone())
+                    .unwrap_or_default(),
+            };
+            out.push(vector);
+        }
+        Ok(out)
     }
 }
 
+/// Reads the file record by record, so that it is never held whole beside the map.
 fn read_file(path: &Path, dims: usize) -> HashMap<Key, Vec<f32>> {
     let mut out = HashMap::new();
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(file) = std::fs::File::open(path) else {
         return out;
     };
-    let Some(rest) = bytes.strip_prefix(MAGIC) else {
-        return out;
-    };
-    if rest.len() < 4 || rest[..4] != (dims as u32).to_le_bytes() {
+    let mut reader = BufReader::new(file);
+    let mut header = vec![0_u8; MAGIC.len() + 4];
+    if reader.read_exact(&mut header).is_err()
+        || header[..MAGIC.len()] != *MAGIC
+        || header[MAGIC.len()..] != (dims as u32).to_le_bytes()
+    {
         return out;
     }
-    let record = 32 + dims * 4;
-    for chunk in rest[4..].chunks_exact(record) {
+    let mut record = vec![0_u8; 32 + dims * 4];
+    while reader.read_exact(&mut record).is_ok() {
         let mut key = [0_u8; 32];
-        key.copy_from_slice(&chunk[..32]);
-        let vector = chunk[32..]
+        key.copy_from_slice(&record[..32]);
+        let vector = record[32..]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();

@@ -219,7 +219,7 @@ pub fn eval_intents_with(
         p99_us: percentile(&run.latency_us, 0.99),
         mean_us: run.latency_us.iter().sum::<f64>() / run.latency_us.len() as f64,
         model_heap_mb: triager.heap_bytes() as f64 / 1_048_576.0,
-        model_version: triager.model_version(),
+        model_version: triager.model_version().to_owned(),
         encoder: with_encoder.then(|| EncoderReport {
             weight: encoder_options.weight,
             consult_below: encoder_options.consult_below,

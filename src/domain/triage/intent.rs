@@ -247,10 +247,11 @@ fn train_encoded(
     }
     let offset = u32::try_from(n_terms).expect("a vocabulary fits feature indices");
     let weight = opts.encoder.weight;
+    // Each sentence vector is dropped once appended, so both copies are never all held.
     let combined: Vec<SparseVec> = xs
         .iter()
-        .zip(&vectors)
-        .map(|(x, v)| append_dense(x, v, offset, weight))
+        .zip(vectors)
+        .map(|(x, v)| append_dense(x, &v, offset, weight))
         .collect();
     let model = train_ovr(&combined, ys, n_classes, offset as usize + dims, &opts.svm);
     Ok(EncodedStage {

@@ -239,6 +239,8 @@ pub struct Explanation {
 pub struct Triager {
     intent: intent::IntentModel,
     sentiment: sentiment::Lexicon,
+    /// Written into every record; fixed at training.
+    version: String,
 }
 
 impl Triager {
@@ -260,19 +262,22 @@ impl Triager {
         options: TrainOptions,
         encoder: Option<SharedEncoder>,
     ) -> Result<Self, TriageError> {
+        let intent = intent::IntentModel::train(examples, &options, encoder.as_ref())?;
+        let version = match intent.encoder_name() {
+            Some(name) => format!("{MODEL_VERSION} + {name}"),
+            None => MODEL_VERSION.to_owned(),
+        };
         Ok(Self {
-            intent: intent::IntentModel::train(examples, &options, encoder.as_ref())?,
+            intent,
             sentiment: sentiment::Lexicon::shipped(),
+            version,
         })
     }
 
     /// The version stamp of this model: the term model's, and the encoder's name when
     /// one was trained in.
-    pub fn model_version(&self) -> String {
-        match self.intent.encoder_name() {
-            Some(name) => format!("{MODEL_VERSION} + {name}"),
-            None => MODEL_VERSION.to_owned(),
-        }
+    pub fn model_version(&self) -> &str {
+        &self.version
     }
 
     /// Triage of one message in its conversation context.
@@ -294,7 +299,7 @@ impl Triager {
                 top_features,
                 sentiment_terms,
             },
-            model_version: self.model_version(),
+            model_version: self.version.clone(),
         }
     }
 
