@@ -294,3 +294,24 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 }
+
+/// Sends a request as `token`: the status and the JSON body (`null` when there is none).
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let response = app.send_as(method, path, token, body.as_ref()).await;
+    let status = response.status();
+    let value = response.json().await.unwrap_or(Value::Null);
+    (status, value)
+}
+
+/// The latest 200 entries of the audit log, as a supervisor reads them.
+pub async fn audit_entries(app: &TestApp, supervisor: &str) -> Vec<Value> {
+    let path = "/api/v1/audit?limit=200";
+    let (_, audit) = call(app, reqwest::Method::GET, path, supervisor, None).await;
+    audit["entries"].as_array().expect("audit entries").clone()
+}

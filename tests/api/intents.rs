@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::helpers::{TestApp, audit_entries, call, error_code, spawn_app};
 
 /// Written for these tests: a label no shipped example has.
 const CRYPTO_WALLET: [&str; 10] = [
@@ -27,19 +27,6 @@ const CRYPTO_QUESTION: &str = "I can't find the bitcoin in my crypto wallet";
 
 /// Training takes seconds in a debug build, and tests train side by side.
 const TRAINING_TIMEOUT: Duration = Duration::from_secs(300);
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let response = app.send_as(method, path, token, body.as_ref()).await;
-    let status = response.status();
-    let value = response.json().await.unwrap_or(Value::Null);
-    (status, value)
-}
 
 fn examples(label: &str, texts: &[&str]) -> Value {
     let rows: Vec<Value> = texts
@@ -158,17 +145,8 @@ async fn examples_of_a_new_label_retrain_the_model_without_a_restart() {
     assert!(shipped["shipped_examples"].as_u64().is_some_and(|n| n > 0));
 
     // The addition is audited, with counts and labels but no text.
-    let (_, audit) = call(
-        &app,
-        Method::GET,
-        "/api/v1/audit?limit=200",
-        &supervisor,
-        None,
-    )
-    .await;
-    let entry = audit["entries"]
-        .as_array()
-        .expect("entries")
+    let entries = audit_entries(&app, &supervisor).await;
+    let entry = entries
         .iter()
         .find(|e| e["action"] == "intents.examples_added")
         .expect("the addition is audited")
@@ -212,17 +190,8 @@ async fn removing_a_labels_examples_retrains_the_label_away() {
     let label = pipeline_label(&app, "crypto-2", CRYPTO_QUESTION).await;
     assert_ne!(label, "crypto_wallet");
 
-    let (_, audit) = call(
-        &app,
-        Method::GET,
-        "/api/v1/audit?limit=200",
-        &supervisor,
-        None,
-    )
-    .await;
-    let removals = audit["entries"]
-        .as_array()
-        .expect("entries")
+    let entries = audit_entries(&app, &supervisor).await;
+    let removals = entries
         .iter()
         .filter(|e| e["action"] == "intents.example_removed")
         .count();

@@ -4,20 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Started, TestApp, error_code, spawn_app};
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let response = app.send_as(method, path, token, body.as_ref()).await;
-    let status = response.status();
-    let value = response.json().await.unwrap_or(Value::Null);
-    (status, value)
-}
+use crate::helpers::{Started, TestApp, audit_entries, call, error_code, spawn_app};
 
 /// Sends a message and waits until the pipeline has decided on it.
 async fn routed(app: &TestApp, external_id: &str, text: &str) -> (Started, Value) {
@@ -194,17 +181,8 @@ async fn a_draft_is_simulated_published_and_rolled_back_without_a_restart() {
         .collect();
     assert_eq!(kinds, ["rollback", "publish", "publish"]);
     assert!(overview["versions"][0]["author_id"].is_string());
-    let (_, audit) = call(
-        &app,
-        Method::GET,
-        "/api/v1/audit?limit=200",
-        &supervisor,
-        None,
-    )
-    .await;
-    let actions: Vec<&str> = audit["entries"]
-        .as_array()
-        .expect("entries")
+    let entries = audit_entries(&app, &supervisor).await;
+    let actions: Vec<&str> = entries
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();

@@ -9,7 +9,7 @@
 //! little-endian `u32`, then records of a 32-byte SHA-256 key and that many little-endian
 //! `f32`s. A file that does not match is ignored and rewritten.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -67,7 +67,7 @@ impl SentenceEncoder for CachedEncoder {
         let mut known = read_file(&self.path, dims);
         let keys: Vec<Key> = texts.iter().map(|t| self.key(t)).collect();
         // The same text twice is encoded once.
-        let mut queued = std::collections::HashSet::new();
+        let mut queued = HashSet::new();
         let missing: Vec<usize> = (0..texts.len())
             .filter(|&i| !known.contains_key(&keys[i]) && queued.insert(keys[i]))
             .collect();
@@ -91,7 +91,7 @@ impl SentenceEncoder for CachedEncoder {
         }
         // Vectors move out of the map rather than being copied; a text given twice takes
         // a copy of its first vector.
-        let mut first_of: std::collections::HashMap<Key, usize> = HashMap::new();
+        let mut first_of: HashMap<Key, usize> = HashMap::new();
         let mut out: Vec<Vec<f32>> = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             let vector = match known.remove(key) {

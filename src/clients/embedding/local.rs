@@ -94,37 +94,37 @@ impl LocalEncoder {
         }
         let mut config = self.inner.config.clone();
         config.num_hidden_layers = layers;
-        let vb = VarBuilder::from_tensors(self.inner.weights.clone(), DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
-        let inner = Loaded {
-            model,
-            tokenizer: self.inner.tokenizer.clone(),
-            dimensions: self.inner.dimensions,
-            weights: self.inner.weights.clone(),
-            config,
-            name: format!("{} first {layers} of {all} layers", self.inner.name),
-            pooling: self.inner.pooling,
-        };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let name = format!("{} first {layers} of {all} layers", self.inner.name);
+        self.variant(config, name, self.inner.pooling)
     }
 
     /// The same encoder giving the mean of the tokens followed by their maximum, each at
     /// unit length: vectors twice as long, for the intent model, which tells intents
     /// apart better with both (docs/triage.md). Retrieval keeps the mean alone.
     pub fn with_max_pooling(&self) -> Result<Self, EmbedError> {
+        if self.inner.pooling == Pooling::MeanAndMax {
+            return Ok(self.clone());
+        }
+        let name = format!("{} mean+max", self.inner.name);
+        self.variant(self.inner.config.clone(), name, Pooling::MeanAndMax)
+    }
+
+    /// Another model over the same weights (tensors share their storage).
+    fn variant(&self, config: Config, name: String, pooling: Pooling) -> Result<Self, EmbedError> {
         let vb = VarBuilder::from_tensors(self.inner.weights.clone(), DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &self.inner.config)
-            .map_err(|e| EmbedError::Model(e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
+        let dimensions = match pooling {
+            Pooling::Mean => config.hidden_size,
+            Pooling::MeanAndMax => config.hidden_size * 2,
+        };
         let inner = Loaded {
             model,
             tokenizer: self.inner.tokenizer.clone(),
-            dimensions: self.inner.dimensions * 2,
+            dimensions,
             weights: self.inner.weights.clone(),
-            config: self.inner.config.clone(),
-            name: format!("{} mean+max", self.inner.name),
-            pooling: Pooling::MeanAndMax,
+            config,
+            name,
+            pooling,
         };
         Ok(Self {
             inner: Arc::new(inner),
